@@ -1,0 +1,16 @@
+//! `akv2k8s-controller`: the AzureKeyVaultSecret controller.
+//!
+//! A skeleton until the "k8s-sync: the AzureKeyVaultSecret controller" issue lands: it reports its version and says
+//! that the component is not built yet, so that nobody mistakes it for a working binary.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let version = env!("CARGO_PKG_VERSION");
+    if std::env::args().skip(1).any(|a| a == "--print-version") {
+        println!("akv2k8s-controller {version}");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("akv2k8s-controller {version}: the AzureKeyVaultSecret controller is not implemented in this build yet");
+    ExitCode::from(2)
+}

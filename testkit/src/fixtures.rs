@@ -1,0 +1,1 @@
+//! Fixture files (YAML) for vaults, objects and principals.
