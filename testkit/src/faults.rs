@@ -138,9 +138,16 @@ pub struct RequestKey<'a> {
 }
 
 /// The faults of one fake. Rules are tried in insertion order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Faults {
     rules: Mutex<Vec<Fault>>,
+    delayed: watch::Sender<usize>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self { rules: Mutex::new(Vec::new()), delayed: watch::channel(0).0 }
+    }
 }
 
 /// The faults that apply to one request.
@@ -166,6 +173,23 @@ impl Faults {
     /// Rules that can still fire.
     pub fn pending(&self) -> usize {
         lock(&self.rules).iter().filter(|f| f.remaining != Some(0)).count()
+    }
+
+    /// How many requests have started waiting out injected latency so far.
+    pub fn delayed(&self) -> usize {
+        *self.delayed.borrow()
+    }
+
+    /// Waits until at least `n` requests have started waiting out injected latency, so a test
+    /// on a manual clock knows when to advance it.
+    pub async fn wait_delayed(&self, n: usize) {
+        let mut rx = self.delayed.subscribe();
+        let _ = rx.wait_for(|d| *d >= n).await;
+    }
+
+    /// Records that a request started waiting out injected latency (called by the server).
+    pub(crate) fn note_delayed(&self) {
+        self.delayed.send_modify(|d| *d += 1);
     }
 
     /// Consumes the rules that apply to `req`: every matching latency adds up; the first

@@ -312,7 +312,13 @@ impl<S: Service> Connection<S> {
         };
         let applied = self.parts.faults.take(&key);
         if !applied.latency.is_zero() {
-            self.parts.clock.sleep(applied.latency).await;
+            let sleep = self.parts.clock.sleep(applied.latency);
+            let mut sleep = std::pin::pin!(sleep);
+            // Fix the deadline (first poll) before telling tests that the request is waiting.
+            if futures_poll_once(sleep.as_mut()).await.is_pending() {
+                self.parts.faults.note_delayed();
+                sleep.await;
+            }
         }
         let reply = match applied.outcome {
             Some(FaultAction::DropConnection) => {
@@ -350,6 +356,17 @@ impl<S: Service> Connection<S> {
             user_agent: req.header("user-agent").map(str::to_owned),
         });
     }
+}
+
+/// Polls a future once and reports whether it finished.
+async fn futures_poll_once<F: std::future::Future + Unpin>(mut fut: F) -> std::task::Poll<()> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut fut).poll(cx) {
+            std::task::Poll::Ready(_) => std::task::Poll::Ready(()),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        })
+    })
+    .await
 }
 
 fn strip_port(host: &str) -> &str {

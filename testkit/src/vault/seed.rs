@@ -113,6 +113,7 @@ impl VaultSpec {
 #[derive(Clone)]
 pub struct SecretSpec {
     value: String,
+    version: Option<String>,
     content_type: Option<String>,
     enabled: bool,
     not_before: Option<u64>,
@@ -135,12 +136,21 @@ impl SecretSpec {
     pub fn new(value: impl Into<String>) -> Self {
         Self {
             value: value.into(),
+            version: None,
             content_type: None,
             enabled: true,
             not_before: None,
             expires: None,
             tags: BTreeMap::new(),
         }
+    }
+
+    /// Pins the version id (32 hex digits) instead of a random one, e.g. to compare responses
+    /// with documented examples.
+    #[must_use]
+    pub fn version(mut self, id: &str) -> Self {
+        self.version = Some(id.to_ascii_lowercase());
+        self
     }
 
     /// `contentType`.
@@ -456,7 +466,11 @@ pub(super) fn set_secret(vault: &mut Vault, name: &str, spec: SecretSpec, now: u
     if !valid_object_name(name) {
         return Err(FakeError::InvalidName(name.to_owned()));
     }
-    let version = super::new_version();
+    let version = match spec.version {
+        Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => v,
+        Some(v) => return Err(FakeError::InvalidName(v)),
+        None => super::new_version(),
+    };
     let mut attributes = Attributes::new(now);
     attributes.enabled = spec.enabled;
     attributes.not_before = spec.not_before;
