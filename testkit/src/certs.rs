@@ -33,8 +33,8 @@ use p12_keystore::{
     PrivateKey as P12Key, PrivateKeyChain,
 };
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use ring::rand::SecureRandom as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -169,7 +169,10 @@ impl PrivateKey {
     /// A key of `kind`: a fresh ECDSA key, or for RSA the checked-in key `rsa`.
     pub fn new(kind: KeyKind, rsa: RsaFixtureKey) -> Result<Self> {
         let pair = key_pair(kind, rsa)?;
-        Ok(Self { kind, pkcs8: pair.serialize_der() })
+        Ok(Self {
+            kind,
+            pkcs8: pair.serialize_der(),
+        })
     }
 
     /// The key algorithm.
@@ -200,7 +203,9 @@ impl PrivateKey {
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrivateKey").field("kind", &self.kind).finish_non_exhaustive()
+        f.debug_struct("PrivateKey")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -218,9 +223,17 @@ impl Cert {
         use x509_parser::prelude::FromDer as _;
         let common_name = x509_parser::certificate::X509Certificate::from_der(der)
             .ok()
-            .and_then(|(_, c)| c.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok().map(str::to_owned)))
+            .and_then(|(_, c)| {
+                c.subject()
+                    .iter_common_name()
+                    .next()
+                    .and_then(|cn| cn.as_str().ok().map(str::to_owned))
+            })
             .unwrap_or_default();
-        Self { common_name, der: der.to_vec() }
+        Self {
+            common_name,
+            der: der.to_vec(),
+        }
     }
 
     /// The subject common name.
@@ -252,7 +265,9 @@ impl Cert {
 
     /// SHA-256 thumbprint of the DER (`x5t#S256`).
     pub fn sha256_thumbprint(&self) -> Vec<u8> {
-        ring::digest::digest(&ring::digest::SHA256, &self.der).as_ref().to_vec()
+        ring::digest::digest(&ring::digest::SHA256, &self.der)
+            .as_ref()
+            .to_vec()
     }
 }
 
@@ -271,8 +286,12 @@ pub enum PemPart {
 
 impl PemPart {
     /// Key Vault's order for a PEM-backed certificate: key, then the chain leaf first.
-    pub const KEY_VAULT_ORDER: [PemPart; 4] =
-        [PemPart::Key, PemPart::Leaf, PemPart::Intermediate, PemPart::Root];
+    pub const KEY_VAULT_ORDER: [PemPart; 4] = [
+        PemPart::Key,
+        PemPart::Leaf,
+        PemPart::Intermediate,
+        PemPart::Root,
+    ];
 }
 
 /// PKCS#12 encryption profile.
@@ -366,13 +385,26 @@ impl ChainBuilder {
         params.serial_number = Some(random_serial()?);
         params.not_before = self.not_before.into();
         params.not_after = self.not_after.into();
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.extended_key_usages =
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         params.use_authority_key_identifier_extension = true;
-        let leaf = issue(&self.common_name, params.signed_by(&leaf_key.key_pair()?, &int_issuer))?;
+        let leaf = issue(
+            &self.common_name,
+            params.signed_by(&leaf_key.key_pair()?, &int_issuer),
+        )?;
 
-        Ok(CertChain { root, intermediate, leaf, leaf_key })
+        Ok(CertChain {
+            root,
+            intermediate,
+            leaf,
+            leaf_key,
+        })
     }
 }
 
@@ -452,7 +484,10 @@ impl CertChain {
             .map_err(CertError::Pkcs12)?;
         let chain = PrivateKeyChain::new(self.leaf.sha1_thumbprint(), key, certs);
         let mut store = KeyStore::new();
-        store.add_entry(&self.leaf.common_name, KeyStoreEntry::PrivateKeyChain(chain));
+        store.add_entry(
+            &self.leaf.common_name,
+            KeyStoreEntry::PrivateKeyChain(chain),
+        );
         write_pfx(&store, encryption, password)
     }
 
@@ -466,7 +501,10 @@ impl CertChain {
         let mut store = KeyStore::new();
         for (i, c) in self.certs_leaf_first().iter().enumerate() {
             let cert = P12Cert::from_der(c.der()).map_err(CertError::Pkcs12)?;
-            store.add_entry(&format!("{i}-{}", c.common_name), KeyStoreEntry::Certificate(cert));
+            store.add_entry(
+                &format!("{i}-{}", c.common_name),
+                KeyStoreEntry::Certificate(cert),
+            );
         }
         write_pfx(&store, encryption, "")
     }
@@ -474,10 +512,19 @@ impl CertChain {
 
 fn write_pfx(store: &KeyStore, encryption: PfxEncryption, password: &str) -> Result<Vec<u8>> {
     let (enc, mac) = match encryption {
-        PfxEncryption::Modern => (EncryptionAlgorithm::PbeWithHmacSha256AndAes256, MacAlgorithm::HmacSha256),
-        PfxEncryption::Legacy3Des => (EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc, MacAlgorithm::HmacSha1),
+        PfxEncryption::Modern => (
+            EncryptionAlgorithm::PbeWithHmacSha256AndAes256,
+            MacAlgorithm::HmacSha256,
+        ),
+        PfxEncryption::Legacy3Des => (
+            EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc,
+            MacAlgorithm::HmacSha1,
+        ),
         // p12-keystore names RC2-40 "Rc4" (its OID is pbeWithSHAAnd40BitRC2-CBC).
-        PfxEncryption::LegacyRc2 => (EncryptionAlgorithm::PbeWithShaAnd40BitRc4Cbc, MacAlgorithm::HmacSha1),
+        PfxEncryption::LegacyRc2 => (
+            EncryptionAlgorithm::PbeWithShaAnd40BitRc4Cbc,
+            MacAlgorithm::HmacSha1,
+        ),
     };
     store
         .writer(password)
@@ -500,7 +547,9 @@ pub struct TestCa {
 
 impl fmt::Debug for TestCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestCa").field("cert", &self.cert.common_name).finish_non_exhaustive()
+        f.debug_struct("TestCa")
+            .field("cert", &self.cert.common_name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -514,7 +563,9 @@ pub struct ServerIdentity {
 
 impl fmt::Debug for ServerIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerIdentity").field("certs", &self.chain.len()).finish_non_exhaustive()
+        f.debug_struct("ServerIdentity")
+            .field("certs", &self.chain.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -526,8 +577,12 @@ impl TestCa {
     /// When key generation or signing fails.
     pub fn new() -> Result<Self> {
         let name = "testkit CA";
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .map_err(|source| CertError::Issue { subject: name.into(), source })?;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|source| {
+            CertError::Issue {
+                subject: name.into(),
+                source,
+            }
+        })?;
         let now = SystemTime::now();
         let params = ca_params(
             name,
@@ -535,7 +590,10 @@ impl TestCa {
             now + Duration::from_secs(20 * 365 * 24 * 3600),
         )?;
         let cert = issue(name, params.self_signed(&key))?;
-        Ok(Self { cert, issuer: Issuer::new(params, key) })
+        Ok(Self {
+            cert,
+            issuer: Issuer::new(params, key),
+        })
     }
 
     /// The CA certificate.
@@ -555,7 +613,10 @@ impl TestCa {
     /// When the file cannot be written.
     pub fn write_pem(&self, dir: &Path) -> Result<PathBuf> {
         let path = dir.join("testkit-ca.pem");
-        std::fs::write(&path, self.pem()).map_err(|source| CertError::Write { path: path.clone(), source })?;
+        std::fs::write(&path, self.pem()).map_err(|source| CertError::Write {
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 
@@ -567,10 +628,18 @@ impl TestCa {
     /// When a name is not a valid DNS name or IP address.
     pub fn issue_server(&self, names: &[&str]) -> Result<ServerIdentity> {
         let subject = names.first().copied().unwrap_or("testkit server");
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .map_err(|source| CertError::Issue { subject: subject.into(), source })?;
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .map_err(|source| CertError::Issue { subject: subject.into(), source })?;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|source| {
+            CertError::Issue {
+                subject: subject.into(),
+                source,
+            }
+        })?;
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .map_err(|source| CertError::Issue {
+                    subject: subject.into(),
+                    source,
+                })?;
         params.distinguished_name = dn(subject);
         params.serial_number = Some(random_serial()?);
         let now = SystemTime::now();
@@ -603,7 +672,10 @@ fn key_pair(kind: KeyKind, rsa: RsaFixtureKey) -> Result<KeyPair> {
         KeyKind::Rsa2048 => KeyPair::from_pem_and_sign_algo(rsa.pem(), &rcgen::PKCS_RSA_SHA256),
         other => KeyPair::generate_for(signature_algorithm(other)),
     };
-    made.map_err(|source| CertError::Issue { subject: "(key)".into(), source })
+    made.map_err(|source| CertError::Issue {
+        subject: "(key)".into(),
+        source,
+    })
 }
 
 fn dn(cn: &str) -> DistinguishedName {
@@ -614,7 +686,9 @@ fn dn(cn: &str) -> DistinguishedName {
 
 fn random_serial() -> Result<SerialNumber> {
     let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| CertError::Random)?;
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| CertError::Random)?;
     bytes[0] &= 0x7f; // positive INTEGER
     Ok(SerialNumber::from_slice(&bytes))
 }
@@ -631,7 +705,16 @@ fn ca_params(cn: &str, from: SystemTime, to: SystemTime) -> Result<CertificatePa
     Ok(params)
 }
 
-fn issue(subject: &str, made: std::result::Result<rcgen::Certificate, rcgen::Error>) -> Result<Cert> {
-    let cert = made.map_err(|source| CertError::Issue { subject: subject.into(), source })?;
-    Ok(Cert { common_name: subject.to_owned(), der: cert.der().to_vec() })
+fn issue(
+    subject: &str,
+    made: std::result::Result<rcgen::Certificate, rcgen::Error>,
+) -> Result<Cert> {
+    let cert = made.map_err(|source| CertError::Issue {
+        subject: subject.into(),
+        source,
+    })?;
+    Ok(Cert {
+        common_name: subject.to_owned(),
+        der: cert.der().to_vec(),
+    })
 }

@@ -35,7 +35,9 @@ enum Inner {
 impl Clock {
     /// A clock that follows the system clock. Latency injected on it is real waiting.
     pub fn system() -> Self {
-        Self { inner: Arc::new(Inner::System) }
+        Self {
+            inner: Arc::new(Inner::System),
+        }
     }
 
     /// A manual clock starting at the current system time; it moves only through
@@ -47,7 +49,9 @@ impl Clock {
     /// A manual clock starting at `start`.
     pub fn manual_at(start: SystemTime) -> Self {
         let (tx, _) = watch::channel(start);
-        Self { inner: Arc::new(Inner::Manual(tx)) }
+        Self {
+            inner: Arc::new(Inner::Manual(tx)),
+        }
     }
 
     /// A manual clock starting at `secs` seconds after the Unix epoch.
@@ -129,9 +133,15 @@ mod tests {
         let mut sleep = std::pin::pin!(clock.sleep(Duration::from_secs(10)));
         assert!(futures::poll!(&mut sleep).is_pending());
         clock.advance(Duration::from_secs(9));
-        assert!(futures::poll!(&mut sleep).is_pending(), "woke before the deadline");
+        assert!(
+            futures::poll!(&mut sleep).is_pending(),
+            "woke before the deadline"
+        );
         clock.advance(Duration::from_secs(1));
-        assert!(futures::poll!(&mut sleep).is_ready(), "still asleep after the deadline");
+        assert!(
+            futures::poll!(&mut sleep).is_ready(),
+            "still asleep after the deadline"
+        );
         assert_eq!(clock.unix_seconds(), 1_010);
     }
 

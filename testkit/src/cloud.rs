@@ -51,11 +51,18 @@ impl Cloud {
     };
 
     /// Every cloud the fakes serve.
-    pub const ALL: [Cloud; 4] = [Cloud::PUBLIC, Cloud::CHINA, Cloud::US_GOVERNMENT, Cloud::GERMANY];
+    pub const ALL: [Cloud; 4] = [
+        Cloud::PUBLIC,
+        Cloud::CHINA,
+        Cloud::US_GOVERNMENT,
+        Cloud::GERMANY,
+    ];
 
     /// Looks a cloud up by its akv2k8s name, case-insensitively.
     pub fn by_name(name: &str) -> Option<Cloud> {
-        Cloud::ALL.into_iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        Cloud::ALL
+            .into_iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     /// The host of vault `name` in this cloud.
@@ -87,9 +94,18 @@ mod tests {
     fn names_and_hosts() {
         assert_eq!(Cloud::by_name("azurechinacloud"), Some(Cloud::CHINA));
         assert_eq!(Cloud::by_name("nope"), None);
-        assert_eq!(Cloud::PUBLIC.vault_host("MyVault"), "myvault.vault.azure.net");
+        assert_eq!(
+            Cloud::PUBLIC.vault_host("MyVault"),
+            "myvault.vault.azure.net"
+        );
         assert_eq!(Cloud::CHINA.vault_url("v"), "https://v.vault.azure.cn/");
-        assert_eq!(Cloud::PUBLIC.vault_scope(), "https://vault.azure.net/.default");
-        assert_eq!(Cloud::PUBLIC.token_issuer("t"), "https://sts.windows.net/t/");
+        assert_eq!(
+            Cloud::PUBLIC.vault_scope(),
+            "https://vault.azure.net/.default"
+        );
+        assert_eq!(
+            Cloud::PUBLIC.token_issuer("t"),
+            "https://sts.windows.net/t/"
+        );
     }
 }

@@ -49,18 +49,31 @@ pub struct Fault {
 
 impl Fault {
     fn new(action: FaultAction) -> Self {
-        Self { method: None, host: None, path: None, authenticated: None, action, remaining: None }
+        Self {
+            method: None,
+            host: None,
+            path: None,
+            authenticated: None,
+            action,
+            remaining: None,
+        }
     }
 
     /// Answer with `status` (e.g. 500, 503).
     pub fn status(status: u16) -> Self {
-        Self::new(FaultAction::Status { status, retry_after: None })
+        Self::new(FaultAction::Status {
+            status,
+            retry_after: None,
+        })
     }
 
     /// Answer 429 with `Retry-After` (whole seconds, rounded up).
     pub fn throttle(retry_after: Duration) -> Self {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        Self::new(FaultAction::Status { status: 429, retry_after: Some(secs) })
+        Self::new(FaultAction::Status {
+            status: 429,
+            retry_after: Some(secs),
+        })
     }
 
     /// Delay matching requests by `d` on the testkit clock.
@@ -146,7 +159,10 @@ pub struct Faults {
 
 impl Default for Faults {
     fn default() -> Self {
-        Self { rules: Mutex::new(Vec::new()), delayed: watch::channel(0).0 }
+        Self {
+            rules: Mutex::new(Vec::new()),
+            delayed: watch::channel(0).0,
+        }
     }
 }
 
@@ -172,7 +188,10 @@ impl Faults {
 
     /// Rules that can still fire.
     pub fn pending(&self) -> usize {
-        lock(&self.rules).iter().filter(|f| f.remaining != Some(0)).count()
+        lock(&self.rules)
+            .iter()
+            .filter(|f| f.remaining != Some(0))
+            .count()
     }
 
     /// How many requests have started waiting out injected latency so far.
@@ -282,7 +301,10 @@ pub struct RequestLog {
 
 impl Default for RequestLog {
     fn default() -> Self {
-        Self { records: Mutex::new(Vec::new()), len: watch::channel(0).0 }
+        Self {
+            records: Mutex::new(Vec::new()),
+            len: watch::channel(0).0,
+        }
     }
 }
 
@@ -304,7 +326,11 @@ impl RequestLog {
 
     /// Records matching `pred`.
     pub fn filter(&self, pred: impl Fn(&RequestRecord) -> bool) -> Vec<RequestRecord> {
-        lock(&self.records).iter().filter(|r| pred(r)).cloned().collect()
+        lock(&self.records)
+            .iter()
+            .filter(|r| pred(r))
+            .cloned()
+            .collect()
     }
 
     /// Counts by outcome.
@@ -343,7 +369,12 @@ mod tests {
     use super::*;
 
     fn key(path: &str, authenticated: bool) -> RequestKey<'_> {
-        RequestKey { method: "GET", host: "v.vault.azure.net", path, authenticated }
+        RequestKey {
+            method: "GET",
+            host: "v.vault.azure.net",
+            path,
+            authenticated,
+        }
     }
 
     #[test]
@@ -351,24 +382,50 @@ mod tests {
         let faults = Faults::default();
         faults.inject(Fault::latency(Duration::from_millis(20)));
         faults.inject(Fault::latency(Duration::from_millis(30)).times(1));
-        faults.inject(Fault::status(503).on_path("/secrets/").authenticated_only().times(2));
+        faults.inject(
+            Fault::status(503)
+                .on_path("/secrets/")
+                .authenticated_only()
+                .times(2),
+        );
 
         // A challenge request does not consume the authenticated-only fault.
         let a = faults.take(&key("/secrets/x/", false));
-        assert_eq!(a, Applied { latency: Duration::from_millis(50), outcome: None });
+        assert_eq!(
+            a,
+            Applied {
+                latency: Duration::from_millis(50),
+                outcome: None
+            }
+        );
 
         let b = faults.take(&key("/secrets/x/", true));
         assert_eq!(b.latency, Duration::from_millis(20));
-        assert_eq!(b.outcome, Some(FaultAction::Status { status: 503, retry_after: None }));
+        assert_eq!(
+            b.outcome,
+            Some(FaultAction::Status {
+                status: 503,
+                retry_after: None
+            })
+        );
         assert!(faults.take(&key("/keys/x/", true)).outcome.is_none());
         assert!(faults.take(&key("/secrets/x/", true)).outcome.is_some());
-        assert!(faults.take(&key("/secrets/x/", true)).outcome.is_none(), "fired a third time");
+        assert!(
+            faults.take(&key("/secrets/x/", true)).outcome.is_none(),
+            "fired a third time"
+        );
         assert_eq!(faults.pending(), 1, "only the unlimited latency remains");
     }
 
     #[test]
     fn throttle_rounds_retry_after_up() {
         let f = Fault::throttle(Duration::from_millis(1500));
-        assert_eq!(f.action, FaultAction::Status { status: 429, retry_after: Some(2) });
+        assert_eq!(
+            f.action,
+            FaultAction::Status {
+                status: 429,
+                retry_after: Some(2)
+            }
+        );
     }
 }

@@ -60,7 +60,10 @@ impl fmt::Debug for FakeRequest {
 impl FakeRequest {
     /// The first value of query parameter `name`.
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A header as text.
@@ -72,7 +75,9 @@ impl FakeRequest {
     pub fn bearer(&self) -> Option<&str> {
         let v = self.header("authorization")?;
         let (scheme, token) = v.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim())
     }
 }
 
@@ -226,7 +231,10 @@ pub async fn serve<S: Service>(
             };
             let Ok((tcp, _)) = accepted else { continue };
             let _ = tcp.set_nodelay(true);
-            let conn = Connection { service: service.clone(), parts: parts.clone() };
+            let conn = Connection {
+                service: service.clone(),
+                parts: parts.clone(),
+            };
             let transport = transport.clone();
             let stop = stopped.clone();
             tokio::spawn(async move {
@@ -279,7 +287,10 @@ impl<S: Service> Connection<S> {
         }
     }
 
-    async fn answer(&self, req: http::Request<Incoming>) -> Result<Response<Full<Bytes>>, DropConnection> {
+    async fn answer(
+        &self,
+        req: http::Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, DropConnection> {
         let at = self.parts.clock.now();
         let (head, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
@@ -298,7 +309,9 @@ impl<S: Service> Connection<S> {
             method: head.method.clone(),
             host,
             path: head.uri.path().to_owned(),
-            query: form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect(),
+            query: form_urlencoded::parse(raw_query.as_bytes())
+                .into_owned()
+                .collect(),
             raw_query,
             headers: head.headers,
             body,
@@ -325,14 +338,23 @@ impl<S: Service> Connection<S> {
                 self.log(&request, at, 0, Outcome::Dropped, None);
                 return Err(DropConnection);
             }
-            Some(FaultAction::Status { status, retry_after }) => {
+            Some(FaultAction::Status {
+                status,
+                retry_after,
+            }) => {
                 let mut r = self.service.fault_reply(&request, status, retry_after);
                 r.outcome = Outcome::Faulted;
                 r
             }
             Some(FaultAction::Latency(_)) | None => self.service.handle(&request),
         };
-        self.log(&request, at, reply.status.as_u16(), reply.outcome, reply.principal.clone());
+        self.log(
+            &request,
+            at,
+            reply.status.as_u16(),
+            reply.outcome,
+            reply.principal.clone(),
+        );
 
         let mut response = Response::new(Full::new(reply.body));
         *response.status_mut() = reply.status;
@@ -342,7 +364,14 @@ impl<S: Service> Connection<S> {
         Ok(response)
     }
 
-    fn log(&self, req: &FakeRequest, at: std::time::SystemTime, status: u16, outcome: Outcome, principal: Option<String>) {
+    fn log(
+        &self,
+        req: &FakeRequest,
+        at: std::time::SystemTime,
+        status: u16,
+        outcome: Outcome,
+        principal: Option<String>,
+    ) {
         self.parts.log.push(RequestRecord {
             seq: 0,
             at,

@@ -75,8 +75,18 @@ impl Principal {
 /// A GUID-shaped id derived from `kind` and `name` (stable across runs).
 pub fn derived_guid(kind: &str, name: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, format!("{kind}:{name}").as_bytes());
-    let h: String = d.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    let h: String = d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The claims of a testkit access token (a subset of Entra's v1 access token).
@@ -149,7 +159,9 @@ pub struct TokenIssuer {
 
 impl fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenIssuer").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("TokenIssuer")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -165,12 +177,23 @@ impl TokenIssuer {
     ///
     /// If the checked-in key cannot be parsed (a broken checkout).
     pub fn new(clock: Clock) -> Result<Self, IssuerKeyError> {
-        let pem = pem::parse(RsaFixtureKey::TokenSigning.pem()).map_err(|e| IssuerKeyError(e.to_string()))?;
-        let key = RsaKeyPair::from_pkcs8(pem.contents()).map_err(|e| IssuerKeyError(e.to_string()))?;
+        let pem = pem::parse(RsaFixtureKey::TokenSigning.pem())
+            .map_err(|e| IssuerKeyError(e.to_string()))?;
+        let key =
+            RsaKeyPair::from_pkcs8(pem.contents()).map_err(|e| IssuerKeyError(e.to_string()))?;
         let kid = URL_SAFE_NO_PAD.encode(
-            &ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, key.public_key().as_ref()).as_ref()[..],
+            ring::digest::digest(
+                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                key.public_key().as_ref(),
+            )
+            .as_ref(),
         );
-        Ok(Self { key, kid, clock, rng: SystemRandom::new() })
+        Ok(Self {
+            key,
+            kid,
+            clock,
+            rng: SystemRandom::new(),
+        })
     }
 
     /// The clock tokens are stamped with.
@@ -184,7 +207,13 @@ impl TokenIssuer {
     }
 
     /// Claims for `principal` calling `audience` in `cloud`, valid from now for `lifetime`.
-    pub fn claims_for(&self, principal: &Principal, cloud: &Cloud, audience: &str, lifetime: Duration) -> Claims {
+    pub fn claims_for(
+        &self,
+        principal: &Principal,
+        cloud: &Cloud,
+        audience: &str,
+        lifetime: Duration,
+    ) -> Claims {
         let now = self.clock.unix_seconds();
         Claims {
             aud: audience.to_owned(),
@@ -202,13 +231,20 @@ impl TokenIssuer {
     }
 
     /// Mints a token for `principal` (see [`TokenIssuer::claims_for`]).
-    pub fn mint_for(&self, principal: &Principal, cloud: &Cloud, audience: &str, lifetime: Duration) -> AccessToken {
+    pub fn mint_for(
+        &self,
+        principal: &Principal,
+        cloud: &Cloud,
+        audience: &str,
+        lifetime: Duration,
+    ) -> AccessToken {
         self.mint(&self.claims_for(principal, cloud, audience, lifetime))
     }
 
     /// Signs `claims` as an RS256 JWT.
     pub fn mint(&self, claims: &Claims) -> AccessToken {
-        let header = serde_json::json!({ "typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid });
+        let header =
+            serde_json::json!({ "typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid });
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -217,7 +253,12 @@ impl TokenIssuer {
         let mut sig = vec![0u8; self.key.public().modulus_len()];
         // Signing with a valid key into a buffer of the modulus length cannot fail.
         self.key
-            .sign(&signature::RSA_PKCS1_SHA256, &self.rng, signing_input.as_bytes(), &mut sig)
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &self.rng,
+                signing_input.as_bytes(),
+                &mut sig,
+            )
             .expect("invariant: RSA signing with a parsed key and modulus-sized buffer");
         AccessToken(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
@@ -231,14 +272,18 @@ impl TokenIssuer {
     /// signature does not verify.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(TokenError::Malformed);
         };
         let header: serde_json::Value = decode_json(h)?;
         if header["alg"] != "RS256" || header["kid"] != self.kid.as_str() {
             return Err(TokenError::UnsupportedKey);
         }
-        let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Malformed)?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| TokenError::Malformed)?;
         let public = signature::UnparsedPublicKey::new(
             &signature::RSA_PKCS1_2048_8192_SHA256,
             self.key.public_key().as_ref(),
@@ -265,7 +310,9 @@ impl TokenIssuer {
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
 }
 
@@ -287,10 +334,18 @@ mod tests {
     fn minted_tokens_verify_and_tampering_is_detected() {
         let issuer = TokenIssuer::new(Clock::manual_at_unix(1_700_000_000)).expect("issuer");
         let p = Principal::new("a");
-        let t = issuer.mint_for(&p, &Cloud::PUBLIC, "https://vault.azure.net", Duration::from_secs(60));
+        let t = issuer.mint_for(
+            &p,
+            &Cloud::PUBLIC,
+            "https://vault.azure.net",
+            Duration::from_secs(60),
+        );
         let claims = issuer.verify(t.as_str()).expect("valid");
         assert_eq!(claims.exp, 1_700_000_060);
-        assert_eq!(claims.iss, format!("https://sts.windows.net/{DEFAULT_TENANT_ID}/"));
+        assert_eq!(
+            claims.iss,
+            format!("https://sts.windows.net/{DEFAULT_TENANT_ID}/")
+        );
         assert_eq!(peek_claims(t.as_str()).expect("peek"), claims);
 
         let mut forged = claims.clone();

@@ -11,6 +11,8 @@ fn main() -> ExitCode {
         println!("akv2k8s-controller {version}");
         return ExitCode::SUCCESS;
     }
-    eprintln!("akv2k8s-controller {version}: the AzureKeyVaultSecret controller is not implemented in this build yet");
+    eprintln!(
+        "akv2k8s-controller {version}: the AzureKeyVaultSecret controller is not implemented in this build yet"
+    );
     ExitCode::from(2)
 }

@@ -11,6 +11,8 @@ fn main() -> ExitCode {
         println!("akv2k8s-env-injector {version}");
         return ExitCode::SUCCESS;
     }
-    eprintln!("akv2k8s-env-injector {version}: the env-injector webhook and auth service is not implemented in this build yet");
+    eprintln!(
+        "akv2k8s-env-injector {version}: the env-injector webhook and auth service is not implemented in this build yet"
+    );
     ExitCode::from(2)
 }

@@ -47,12 +47,19 @@ impl Permissions {
     /// `get` and `list` on secrets, certificates and keys: what the akv2k8s controller needs.
     pub fn read_all() -> Self {
         let rw: BTreeSet<_> = [Operation::Get, Operation::List].into();
-        Self { secrets: rw.clone(), certificates: rw.clone(), keys: rw }
+        Self {
+            secrets: rw.clone(),
+            certificates: rw.clone(),
+            keys: rw,
+        }
     }
 
     /// Only `get` on secrets.
     pub fn secrets_get() -> Self {
-        Self { secrets: [Operation::Get].into(), ..Self::default() }
+        Self {
+            secrets: [Operation::Get].into(),
+            ..Self::default()
+        }
     }
 
     /// Everything the fake serves, including `set` on secrets.
@@ -68,14 +75,28 @@ impl Permissions {
         let list: BTreeSet<_> = [Operation::List].into();
         Some(match role {
             "Key Vault Administrator" => Self::all(),
-            "Key Vault Secrets Officer" => {
-                Self { secrets: [Operation::Get, Operation::List, Operation::Set].into(), ..Self::default() }
-            }
-            "Key Vault Secrets User" => Self { secrets: gl, ..Self::default() },
+            "Key Vault Secrets Officer" => Self {
+                secrets: [Operation::Get, Operation::List, Operation::Set].into(),
+                ..Self::default()
+            },
+            "Key Vault Secrets User" => Self {
+                secrets: gl,
+                ..Self::default()
+            },
             "Key Vault Certificate User" => Self::read_all(),
-            "Key Vault Certificates Officer" => Self { certificates: gl, ..Self::default() },
-            "Key Vault Crypto User" | "Key Vault Crypto Officer" => Self { keys: gl, ..Self::default() },
-            "Key Vault Reader" => Self { secrets: list, certificates: gl.clone(), keys: gl },
+            "Key Vault Certificates Officer" => Self {
+                certificates: gl,
+                ..Self::default()
+            },
+            "Key Vault Crypto User" | "Key Vault Crypto Officer" => Self {
+                keys: gl,
+                ..Self::default()
+            },
+            "Key Vault Reader" => Self {
+                secrets: list,
+                certificates: gl.clone(),
+                keys: gl,
+            },
             _ => return None,
         })
     }
@@ -114,7 +135,13 @@ impl Grant {
 }
 
 /// Whether `grants` allow `oid` to do `op` on `kind` (object `name`, or the collection).
-pub(crate) fn allowed(grants: &[Grant], oid: &str, kind: ObjectKind, name: Option<&str>, op: Operation) -> bool {
+pub(crate) fn allowed(
+    grants: &[Grant],
+    oid: &str,
+    kind: ObjectKind,
+    name: Option<&str>,
+    op: Operation,
+) -> bool {
     grants.iter().any(|g| g.covers(oid, kind, name, op))
 }
 
@@ -126,9 +153,15 @@ pub(crate) fn policy_words(kind: ObjectKind, op: Operation) -> String {
 /// The RBAC data action named in RBAC refusals.
 pub(crate) fn rbac_action(kind: ObjectKind, op: Operation) -> &'static str {
     match (kind, op) {
-        (ObjectKind::Secret, Operation::Get) => "Microsoft.KeyVault/vaults/secrets/getSecret/action",
-        (ObjectKind::Secret, Operation::List) => "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
-        (ObjectKind::Secret, Operation::Set) => "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+        (ObjectKind::Secret, Operation::Get) => {
+            "Microsoft.KeyVault/vaults/secrets/getSecret/action"
+        }
+        (ObjectKind::Secret, Operation::List) => {
+            "Microsoft.KeyVault/vaults/secrets/readMetadata/action"
+        }
+        (ObjectKind::Secret, Operation::Set) => {
+            "Microsoft.KeyVault/vaults/secrets/setSecret/action"
+        }
         (ObjectKind::Certificate, _) => "Microsoft.KeyVault/vaults/certificates/read",
         (ObjectKind::Key, _) => "Microsoft.KeyVault/vaults/keys/read",
     }
@@ -146,11 +179,41 @@ mod tests {
             scope: Some((ObjectKind::Secret, "db-pass".into())),
         };
         let grants = [g];
-        assert!(allowed(&grants, "a", ObjectKind::Secret, Some("DB-PASS"), Operation::Get));
-        assert!(!allowed(&grants, "a", ObjectKind::Secret, Some("other"), Operation::Get));
-        assert!(!allowed(&grants, "a", ObjectKind::Secret, None, Operation::List));
-        assert!(!allowed(&grants, "b", ObjectKind::Secret, Some("db-pass"), Operation::Get));
-        assert!(!allowed(&grants, "a", ObjectKind::Key, Some("db-pass"), Operation::Get));
+        assert!(allowed(
+            &grants,
+            "a",
+            ObjectKind::Secret,
+            Some("DB-PASS"),
+            Operation::Get
+        ));
+        assert!(!allowed(
+            &grants,
+            "a",
+            ObjectKind::Secret,
+            Some("other"),
+            Operation::Get
+        ));
+        assert!(!allowed(
+            &grants,
+            "a",
+            ObjectKind::Secret,
+            None,
+            Operation::List
+        ));
+        assert!(!allowed(
+            &grants,
+            "b",
+            ObjectKind::Secret,
+            Some("db-pass"),
+            Operation::Get
+        ));
+        assert!(!allowed(
+            &grants,
+            "a",
+            ObjectKind::Key,
+            Some("db-pass"),
+            Operation::Get
+        ));
         assert!(Permissions::for_role("Owner").is_none());
     }
 }

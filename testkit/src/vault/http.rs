@@ -16,7 +16,9 @@ use http::{HeaderName, Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::access::{self, Operation};
-use super::store::{AuthorizationModel, ObjectKind, SecretVersion, Vault, find, push_version, valid_object_name};
+use super::store::{
+    AuthorizationModel, ObjectKind, SecretVersion, Vault, find, push_version, valid_object_name,
+};
 use crate::faults::{Outcome, lock};
 use crate::server::{FakeRequest, Reply, Service};
 use crate::token::{Claims, TokenIssuer};
@@ -44,12 +46,19 @@ fn reply(status: StatusCode, body: &Value, outcome: Outcome) -> Reply {
         .with_header(http::header::CACHE_CONTROL, "no-cache")
         .with_header(http::header::PRAGMA, "no-cache")
         .with_header(http::header::EXPIRES, "-1")
-        .with_header(HeaderName::from_static("x-ms-keyvault-service-version"), "1.9.2673.1")
+        .with_header(
+            HeaderName::from_static("x-ms-keyvault-service-version"),
+            "1.9.2673.1",
+        )
         .with_header(HeaderName::from_static("x-content-type-options"), "nosniff")
 }
 
 fn bad_parameter(message: &str) -> Reply {
-    reply(StatusCode::BAD_REQUEST, &error_body("BadParameter", message, None), Outcome::BadRequest)
+    reply(
+        StatusCode::BAD_REQUEST,
+        &error_body("BadParameter", message, None),
+        Outcome::BadRequest,
+    )
 }
 
 /// Parsed route.
@@ -96,7 +105,11 @@ impl Service for KeyVaultService {
             // resolve override that names a host the test did not create.
             return reply(
                 StatusCode::NOT_FOUND,
-                &error_body("VaultNotFound", &format!("testkit: no vault is served at host {}", req.host), None),
+                &error_body(
+                    "VaultNotFound",
+                    &format!("testkit: no vault is served at host {}", req.host),
+                    None,
+                ),
                 Outcome::BadRequest,
             );
         };
@@ -104,7 +117,9 @@ impl Service for KeyVaultService {
         let with_region =
             |r: Reply| r.with_header(HeaderName::from_static("x-ms-keyvault-region"), &location);
         if req.query_param("api-version").is_none_or(str::is_empty) {
-            return bad_parameter("The request URI contains an invalid or missing api-version parameter.");
+            return bad_parameter(
+                "The request URI contains an invalid or missing api-version parameter.",
+            );
         }
         let claims = match self.authenticate(vault, req) {
             Ok(c) => c,
@@ -117,9 +132,13 @@ impl Service for KeyVaultService {
                 let (code, msg) = if status == StatusCode::NOT_FOUND {
                     ("NotFound", "The requested resource was not found.")
                 } else {
-                    ("MethodNotAllowed", "The requested method is not allowed for this resource.")
+                    (
+                        "MethodNotAllowed",
+                        "The requested method is not allowed for this resource.",
+                    )
                 };
-                return reply(status, &error_body(code, msg, None), Outcome::Authorized).by(Some(oid));
+                return reply(status, &error_body(code, msg, None), Outcome::Authorized)
+                    .by(Some(oid));
             }
         };
         let now = self.issuer.clock().unix_seconds();
@@ -135,9 +154,17 @@ impl Service for KeyVaultService {
                 "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached",
                 None,
             ),
-            503 => error_body("ServiceUnavailable", "The service is temporarily unavailable. Please retry.", None),
+            503 => error_body(
+                "ServiceUnavailable",
+                "The service is temporarily unavailable. Please retry.",
+                None,
+            ),
             500 => error_body("InternalServerError", "An unexpected error occurred.", None),
-            _ => error_body(status.canonical_reason().unwrap_or("Error"), "Injected by testkit.", None),
+            _ => error_body(
+                status.canonical_reason().unwrap_or("Error"),
+                "Injected by testkit.",
+                None,
+            ),
         };
         let r = reply(status, &body, Outcome::Faulted);
         match retry_after {
@@ -155,8 +182,12 @@ impl KeyVaultService {
             vault.cloud.authority_host, vault.tenant_id, vault.cloud.vault_audience
         );
         let unauthorized = |message: String, outcome: Outcome| {
-            reply(StatusCode::UNAUTHORIZED, &error_body("Unauthorized", &message, None), outcome)
-                .with_header(http::header::WWW_AUTHENTICATE, &challenge)
+            reply(
+                StatusCode::UNAUTHORIZED,
+                &error_body("Unauthorized", &message, None),
+                outcome,
+            )
+            .with_header(http::header::WWW_AUTHENTICATE, &challenge)
         };
         let Some(token) = req.bearer() else {
             return Err(unauthorized(
@@ -166,7 +197,10 @@ impl KeyVaultService {
         };
         let claims = self.issuer.verify(token).map_err(|e| {
             // Wording is testkit's: Key Vault's exact texts for these are not documented.
-            unauthorized(format!("AKV10016: Invalid token: {e}."), Outcome::TokenRejected)
+            unauthorized(
+                format!("AKV10016: Invalid token: {e}."),
+                Outcome::TokenRejected,
+            )
         })?;
         if claims.aud != vault.cloud.vault_audience {
             return Err(unauthorized(
@@ -180,7 +214,10 @@ impl KeyVaultService {
         let expected_iss = vault.cloud.token_issuer(&vault.tenant_id);
         if !claims.tid.eq_ignore_ascii_case(&vault.tenant_id) || claims.iss != expected_iss {
             return Err(unauthorized(
-                format!("AKV10032: Invalid issuer. Expected one of {expected_iss}, found {}.", claims.iss),
+                format!(
+                    "AKV10032: Invalid issuer. Expected one of {expected_iss}, found {}.",
+                    claims.iss
+                ),
                 Outcome::TokenRejected,
             ));
         }
@@ -202,8 +239,17 @@ impl KeyVaultService {
     }
 }
 
-fn forbidden(vault: &Vault, claims: &Claims, kind: ObjectKind, name: Option<&str>, op: Operation) -> Reply {
-    let caller = format!("appid={};oid={};iss={}", claims.appid, claims.oid, claims.iss);
+fn forbidden(
+    vault: &Vault,
+    claims: &Claims,
+    kind: ObjectKind,
+    name: Option<&str>,
+    op: Operation,
+) -> Reply {
+    let caller = format!(
+        "appid={};oid={};iss={}",
+        claims.appid, claims.oid, claims.iss
+    );
     let body = match vault.authorization {
         AuthorizationModel::AccessPolicies => error_body(
             "Forbidden",
@@ -252,20 +298,34 @@ fn not_found(kind: ObjectKind, name: &str, version: Option<&str>) -> Reply {
         ObjectKind::Key => "KeyNotFound",
     };
     let noun = kind.noun();
-    let article = if noun == "key" { "A key" } else { &format!("A {noun}") };
+    let article = if noun == "key" {
+        "A key"
+    } else {
+        &format!("A {noun}")
+    };
     let message = format!(
         "{article} with (name/id) {id} was not found in this key vault. If you recently deleted this {noun} you may be \
          able to recover it using the correct recovery command. For help resolving this issue, please see \
          https://go.microsoft.com/fwlink/?linkid=2125182"
     );
-    reply(StatusCode::NOT_FOUND, &error_body(code, &message, None), Outcome::Authorized)
+    reply(
+        StatusCode::NOT_FOUND,
+        &error_body(code, &message, None),
+        Outcome::Authorized,
+    )
 }
 
 fn ok(body: &Value) -> Reply {
     reply(StatusCode::OK, body, Outcome::Authorized)
 }
 
-fn serve(vault: &mut Vault, req: &FakeRequest, claims: &Claims, route: Route<'_>, now: u64) -> Reply {
+fn serve(
+    vault: &mut Vault,
+    req: &FakeRequest,
+    claims: &Claims,
+    route: Route<'_>,
+    now: u64,
+) -> Reply {
     let (kind, name, op) = match &route {
         Route::List(k) => (*k, None, Operation::List),
         Route::Versions(k, n) => (*k, Some(*n), Operation::List),
@@ -286,10 +346,12 @@ fn serve(vault: &mut Vault, req: &FakeRequest, claims: &Claims, route: Route<'_>
     }
     match route {
         Route::Get(kind, name, version) => get(vault, kind, name, version),
-        Route::Policy(name) => match find(&vault.certificates, name).and_then(|o| o.versions.last().map(|v| (o, v))) {
-            Some((o, v)) => ok(&vault.policy_json(&o.name, v)),
-            None => not_found(ObjectKind::Certificate, name, None),
-        },
+        Route::Policy(name) => {
+            match find(&vault.certificates, name).and_then(|o| o.versions.last().map(|v| (o, v))) {
+                Some((o, v)) => ok(&vault.policy_json(&o.name, v)),
+                None => not_found(ObjectKind::Certificate, name, None),
+            }
+        }
         Route::List(kind) => list(vault, req, kind, None),
         Route::Versions(kind, name) => list(vault, req, kind, Some(name)),
         Route::SetSecret(name) => set_secret(vault, req, name, now),
@@ -297,7 +359,11 @@ fn serve(vault: &mut Vault, req: &FakeRequest, claims: &Claims, route: Route<'_>
 }
 
 fn get(vault: &Vault, kind: ObjectKind, name: &str, version: Option<&str>) -> Reply {
-    fn pick<'a, T>(versions: &'a [T], version: Option<&str>, id: impl Fn(&T) -> &str) -> Option<&'a T> {
+    fn pick<'a, T>(
+        versions: &'a [T],
+        version: Option<&str>,
+        id: impl Fn(&T) -> &str,
+    ) -> Option<&'a T> {
         match version {
             None => versions.last(),
             Some(v) => versions.iter().find(|x| id(x).eq_ignore_ascii_case(v)),
@@ -305,28 +371,38 @@ fn get(vault: &Vault, kind: ObjectKind, name: &str, version: Option<&str>) -> Re
     }
     match kind {
         ObjectKind::Secret => {
-            let Some(o) = find(&vault.secrets, name) else { return not_found(kind, name, version) };
+            let Some(o) = find(&vault.secrets, name) else {
+                return not_found(kind, name, version);
+            };
             let Some(v) = pick(&o.versions, version, |v: &SecretVersion| &v.version) else {
                 return not_found(kind, name, version);
             };
             if !v.attributes.enabled {
                 return reply(
                     StatusCode::FORBIDDEN,
-                    &error_body("Forbidden", "Operation get is not allowed on a disabled secret.", Some("SecretDisabled")),
+                    &error_body(
+                        "Forbidden",
+                        "Operation get is not allowed on a disabled secret.",
+                        Some("SecretDisabled"),
+                    ),
                     Outcome::Authorized,
                 );
             }
             ok(&vault.secret_bundle(&o.name, v))
         }
         ObjectKind::Certificate => {
-            let Some(o) = find(&vault.certificates, name) else { return not_found(kind, name, version) };
+            let Some(o) = find(&vault.certificates, name) else {
+                return not_found(kind, name, version);
+            };
             match pick(&o.versions, version, |v| &v.version) {
                 Some(v) => ok(&vault.certificate_bundle(&o.name, v)),
                 None => not_found(kind, name, version),
             }
         }
         ObjectKind::Key => {
-            let Some(o) = find(&vault.keys, name) else { return not_found(kind, name, version) };
+            let Some(o) = find(&vault.keys, name) else {
+                return not_found(kind, name, version);
+            };
             match pick(&o.versions, version, |v| &v.version) {
                 Some(v) => ok(&vault.key_bundle(&o.name, v)),
                 None => not_found(kind, name, version),
@@ -337,7 +413,9 @@ fn get(vault: &Vault, kind: ObjectKind, name: &str, version: Option<&str>) -> Re
 
 /// The `$skiptoken` Key Vault hands out: opaque base64url JSON; ours carries an offset.
 fn skiptoken(offset: usize) -> String {
-    URL_SAFE_NO_PAD.encode(json!({ "NextMarker": format!("2!{offset}!testkit"), "TargetLocation": 0 }).to_string())
+    URL_SAFE_NO_PAD.encode(
+        json!({ "NextMarker": format!("2!{offset}!testkit"), "TargetLocation": 0 }).to_string(),
+    )
 }
 
 fn parse_skiptoken(token: &str) -> Option<usize> {
@@ -370,12 +448,20 @@ fn list(vault: &Vault, req: &FakeRequest, kind: ObjectKind, name: Option<&str>) 
         (ObjectKind::Secret, None) => vault
             .secrets
             .values()
-            .filter_map(|o| o.versions.last().map(|v| vault.secret_item(&o.name, v, false)))
+            .filter_map(|o| {
+                o.versions
+                    .last()
+                    .map(|v| vault.secret_item(&o.name, v, false))
+            })
             .collect(),
         (ObjectKind::Certificate, None) => vault
             .certificates
             .values()
-            .filter_map(|o| o.versions.last().map(|v| vault.certificate_item(&o.name, v, false)))
+            .filter_map(|o| {
+                o.versions
+                    .last()
+                    .map(|v| vault.certificate_item(&o.name, v, false))
+            })
             .collect(),
         (ObjectKind::Key, None) => vault
             .keys
@@ -383,15 +469,27 @@ fn list(vault: &Vault, req: &FakeRequest, kind: ObjectKind, name: Option<&str>) 
             .filter_map(|o| o.versions.last().map(|v| vault.key_item(&o.name, v, false)))
             .collect(),
         (ObjectKind::Secret, Some(n)) => match find(&vault.secrets, n) {
-            Some(o) => o.versions.iter().map(|v| vault.secret_item(&o.name, v, true)).collect(),
+            Some(o) => o
+                .versions
+                .iter()
+                .map(|v| vault.secret_item(&o.name, v, true))
+                .collect(),
             None => return not_found(kind, n, None),
         },
         (ObjectKind::Certificate, Some(n)) => match find(&vault.certificates, n) {
-            Some(o) => o.versions.iter().map(|v| vault.certificate_item(&o.name, v, true)).collect(),
+            Some(o) => o
+                .versions
+                .iter()
+                .map(|v| vault.certificate_item(&o.name, v, true))
+                .collect(),
             None => return not_found(kind, n, None),
         },
         (ObjectKind::Key, Some(n)) => match find(&vault.keys, n) {
-            Some(o) => o.versions.iter().map(|v| vault.key_item(&o.name, v, true)).collect(),
+            Some(o) => o
+                .versions
+                .iter()
+                .map(|v| vault.key_item(&o.name, v, true))
+                .collect(),
             None => return not_found(kind, n, None),
         },
     };
@@ -427,7 +525,9 @@ fn set_secret(vault: &mut Vault, req: &FakeRequest, name: &str, now: u64) -> Rep
             StatusCode::CONFLICT,
             &error_body(
                 "Conflict",
-                &format!("Secret {name} is currently being managed by a certificate and cannot be modified."),
+                &format!(
+                    "Secret {name} is currently being managed by a certificate and cannot be modified."
+                ),
                 None,
             ),
             Outcome::Authorized,
@@ -439,7 +539,11 @@ fn set_secret(vault: &mut Vault, req: &FakeRequest, name: &str, now: u64) -> Rep
     attributes.expires = body["attributes"]["exp"].as_u64();
     let tags = body["tags"]
         .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
         .unwrap_or_default();
     let version = SecretVersion {
         version: super::new_version(),
@@ -449,7 +553,9 @@ fn set_secret(vault: &mut Vault, req: &FakeRequest, name: &str, now: u64) -> Rep
         tags,
         managed: false,
     };
-    let bundle_name = find(&vault.secrets, name).map(|o| o.name.clone()).unwrap_or_else(|| name.to_owned());
+    let bundle_name = find(&vault.secrets, name)
+        .map(|o| o.name.clone())
+        .unwrap_or_else(|| name.to_owned());
     let bundle = vault.secret_bundle(&bundle_name, &version);
     push_version(&mut vault.secrets, name, version);
     ok(&bundle)
@@ -462,14 +568,29 @@ mod tests {
     #[test]
     fn routes_follow_the_sdk_paths() {
         let g = Method::GET;
-        assert_eq!(route(&g, "/secrets/a/"), Ok(Route::Get(ObjectKind::Secret, "a", None)));
-        assert_eq!(route(&g, "/secrets/a"), Ok(Route::Get(ObjectKind::Secret, "a", None)));
-        assert_eq!(route(&g, "/secrets/a/v1"), Ok(Route::Get(ObjectKind::Secret, "a", Some("v1"))));
+        assert_eq!(
+            route(&g, "/secrets/a/"),
+            Ok(Route::Get(ObjectKind::Secret, "a", None))
+        );
+        assert_eq!(
+            route(&g, "/secrets/a"),
+            Ok(Route::Get(ObjectKind::Secret, "a", None))
+        );
+        assert_eq!(
+            route(&g, "/secrets/a/v1"),
+            Ok(Route::Get(ObjectKind::Secret, "a", Some("v1")))
+        );
         assert_eq!(route(&g, "/secrets"), Ok(Route::List(ObjectKind::Secret)));
-        assert_eq!(route(&g, "/keys/k/versions"), Ok(Route::Versions(ObjectKind::Key, "k")));
+        assert_eq!(
+            route(&g, "/keys/k/versions"),
+            Ok(Route::Versions(ObjectKind::Key, "k"))
+        );
         assert_eq!(route(&g, "/certificates/c/policy"), Ok(Route::Policy("c")));
         assert_eq!(route(&Method::PUT, "/secrets/a"), Ok(Route::SetSecret("a")));
-        assert_eq!(route(&Method::PUT, "/keys/a"), Err(StatusCode::METHOD_NOT_ALLOWED));
+        assert_eq!(
+            route(&Method::PUT, "/keys/a"),
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        );
         assert_eq!(route(&g, "/storage/x"), Err(StatusCode::NOT_FOUND));
         assert_eq!(route(&g, "/secrets/a/b/c"), Err(StatusCode::NOT_FOUND));
     }

@@ -129,7 +129,10 @@ impl std::fmt::Debug for http::KeyVaultService {
 
 /// The names the serving certificate covers: every cloud's vault wildcard.
 fn serving_names() -> Vec<String> {
-    Cloud::ALL.iter().map(|c| format!("*.{}", c.vault_suffix)).collect()
+    Cloud::ALL
+        .iter()
+        .map(|c| format!("*.{}", c.vault_suffix))
+        .collect()
 }
 
 impl KeyVaultFake {
@@ -151,10 +154,24 @@ impl KeyVaultFake {
         let names = serving_names();
         let identity = ca.issue_server(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
         let transport = Transport::tls(identity).map_err(FakeError::Tls)?;
-        let service = Arc::new(http::KeyVaultService { vaults: Mutex::new(BTreeMap::new()), issuer });
-        let parts = ServerParts { faults: Arc::default(), log: Arc::default(), clock };
-        let server = serve(service.clone(), transport, parts.clone()).await.map_err(FakeError::Bind)?;
-        Ok(Self { service, server, ca, parts })
+        let service = Arc::new(http::KeyVaultService {
+            vaults: Mutex::new(BTreeMap::new()),
+            issuer,
+        });
+        let parts = ServerParts {
+            faults: Arc::default(),
+            log: Arc::default(),
+            clock,
+        };
+        let server = serve(service.clone(), transport, parts.clone())
+            .await
+            .map_err(FakeError::Bind)?;
+        Ok(Self {
+            service,
+            server,
+            ca,
+            parts,
+        })
     }
 
     /// The loopback address.
@@ -194,7 +211,10 @@ impl KeyVaultFake {
 
     /// `(host, addr)` for every vault: what a client's resolve override must map.
     pub fn resolve_overrides(&self) -> Vec<(String, SocketAddr)> {
-        lock(&self.service.vaults).keys().map(|h| (h.clone(), self.addr())).collect()
+        lock(&self.service.vaults)
+            .keys()
+            .map(|h| (h.clone(), self.addr()))
+            .collect()
     }
 
     /// The resolve override as `AKV2K8S_RESOLVE` takes it: `host=addr:port` pairs joined by `,`.
@@ -232,14 +252,22 @@ impl KeyVaultFake {
         self.with_vault(vault, |v| v.cloud.vault_url(&v.name))
     }
 
-    fn with_vault<T>(&self, vault: &str, f: impl FnOnce(&mut store::Vault) -> T) -> Result<T, FakeError> {
+    fn with_vault<T>(
+        &self,
+        vault: &str,
+        f: impl FnOnce(&mut store::Vault) -> T,
+    ) -> Result<T, FakeError> {
         let mut vaults = lock(&self.service.vaults);
         let found = if vault.contains('.') {
             vaults.get_mut(&vault.to_ascii_lowercase())
         } else {
-            vaults.values_mut().find(|v| v.name.eq_ignore_ascii_case(vault))
+            vaults
+                .values_mut()
+                .find(|v| v.name.eq_ignore_ascii_case(vault))
         };
-        found.map(f).ok_or_else(|| FakeError::UnknownVault(vault.to_owned()))
+        found
+            .map(f)
+            .ok_or_else(|| FakeError::UnknownVault(vault.to_owned()))
     }
 
     /// Adds a secret version and returns its version id.
@@ -247,7 +275,12 @@ impl KeyVaultFake {
     /// # Errors
     ///
     /// Unknown vault or invalid name.
-    pub fn set_secret(&self, vault: &str, name: &str, spec: SecretSpec) -> Result<String, FakeError> {
+    pub fn set_secret(
+        &self,
+        vault: &str,
+        name: &str,
+        spec: SecretSpec,
+    ) -> Result<String, FakeError> {
         let now = self.clock().unix_seconds();
         self.with_vault(vault, |v| seed::set_secret(v, name, spec, now))?
     }
@@ -258,7 +291,12 @@ impl KeyVaultFake {
     /// # Errors
     ///
     /// Unknown vault, invalid name, or material that cannot be read.
-    pub fn import_certificate(&self, vault: &str, name: &str, spec: CertificateSpec) -> Result<String, FakeError> {
+    pub fn import_certificate(
+        &self,
+        vault: &str,
+        name: &str,
+        spec: CertificateSpec,
+    ) -> Result<String, FakeError> {
         let now = self.clock().unix_seconds();
         let prepared = seed::prepare_certificate(spec)?;
         self.with_vault(vault, |v| seed::import_certificate(v, name, prepared, now))?
@@ -289,7 +327,9 @@ impl KeyVaultFake {
         enabled: bool,
     ) -> Result<(), FakeError> {
         let now = self.clock().unix_seconds();
-        self.with_vault(vault, |v| seed::set_enabled(v, kind, name, version, enabled, now))?
+        self.with_vault(vault, |v| {
+            seed::set_enabled(v, kind, name, version, enabled, now)
+        })?
     }
 
     /// Grants `principal` `permissions` on the whole vault.
@@ -297,9 +337,18 @@ impl KeyVaultFake {
     /// # Errors
     ///
     /// Unknown vault.
-    pub fn grant(&self, vault: &str, principal: &Principal, permissions: Permissions) -> Result<(), FakeError> {
+    pub fn grant(
+        &self,
+        vault: &str,
+        principal: &Principal,
+        permissions: Permissions,
+    ) -> Result<(), FakeError> {
         self.with_vault(vault, |v| {
-            v.grants.push(Grant { object_id: principal.object_id.clone(), permissions, scope: None });
+            v.grants.push(Grant {
+                object_id: principal.object_id.clone(),
+                permissions,
+                scope: None,
+            });
         })
     }
 
@@ -332,7 +381,10 @@ impl KeyVaultFake {
     ///
     /// Unknown vault.
     pub fn revoke(&self, vault: &str, principal: &Principal) -> Result<(), FakeError> {
-        self.with_vault(vault, |v| v.grants.retain(|g| !g.object_id.eq_ignore_ascii_case(&principal.object_id)))
+        self.with_vault(vault, |v| {
+            v.grants
+                .retain(|g| !g.object_id.eq_ignore_ascii_case(&principal.object_id))
+        })
     }
 
     /// A valid token for `principal` to call `vault` (right audience for its cloud, one hour),
@@ -343,7 +395,12 @@ impl KeyVaultFake {
     /// Unknown vault.
     pub fn token_for(&self, vault: &str, principal: &Principal) -> Result<AccessToken, FakeError> {
         let cloud = self.with_vault(vault, |v| v.cloud)?;
-        Ok(self.issuer().mint_for(principal, &cloud, cloud.vault_audience, Duration::from_secs(3600)))
+        Ok(self.issuer().mint_for(
+            principal,
+            &cloud,
+            cloud.vault_audience,
+            Duration::from_secs(3600),
+        ))
     }
 
     /// The version ids of an object, oldest first.
@@ -351,7 +408,12 @@ impl KeyVaultFake {
     /// # Errors
     ///
     /// Unknown vault or object.
-    pub fn versions(&self, vault: &str, kind: ObjectKind, name: &str) -> Result<Vec<String>, FakeError> {
+    pub fn versions(
+        &self,
+        vault: &str,
+        kind: ObjectKind,
+        name: &str,
+    ) -> Result<Vec<String>, FakeError> {
         self.with_vault(vault, |v| seed::versions(v, kind, name))?
     }
 

@@ -14,8 +14,8 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 use super::FakeError;
 use super::access::{Grant, Permissions};
 use super::store::{
-    Attributes, AuthorizationModel, CertVersion, KeyVersion, ObjectKind, Policy, PublicJwk, SecretVersion, Vault,
-    find, push_version, valid_object_name,
+    Attributes, AuthorizationModel, CertVersion, KeyVersion, ObjectKind, Policy, PublicJwk,
+    SecretVersion, Vault, find, push_version, valid_object_name,
 };
 use crate::certs::{CertChain, KeyKind, PemPart, PfxEncryption, PrivateKey, RsaFixtureKey};
 use crate::cloud::Cloud;
@@ -76,7 +76,11 @@ impl VaultSpec {
     /// A vault-wide grant (an access policy, or an RBAC assignment at vault scope).
     #[must_use]
     pub fn grant(mut self, principal: &Principal, permissions: Permissions) -> Self {
-        self.grants.push(Grant { object_id: principal.object_id.clone(), permissions, scope: None });
+        self.grants.push(Grant {
+            object_id: principal.object_id.clone(),
+            permissions,
+            scope: None,
+        });
         self
     }
 
@@ -91,7 +95,10 @@ impl VaultSpec {
         // Vault names: 3-24 characters, letters, digits and dashes, starting with a letter.
         let ok = (3..=24).contains(&self.name.len())
             && self.name.starts_with(|c: char| c.is_ascii_alphabetic())
-            && self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !ok {
             return Err(FakeError::InvalidName(self.name));
         }
@@ -123,12 +130,16 @@ pub struct SecretSpec {
 
 impl std::fmt::Debug for SecretSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretSpec").field("content_type", &self.content_type).finish_non_exhaustive()
+        f.debug_struct("SecretSpec")
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
     }
 }
 
 fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 impl SecretSpec {
@@ -215,24 +226,38 @@ pub struct CertificateSpec {
 
 impl std::fmt::Debug for CertificateSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateSpec").field("exportable", &self.exportable).finish_non_exhaustive()
+        f.debug_struct("CertificateSpec")
+            .field("exportable", &self.exportable)
+            .finish_non_exhaustive()
     }
 }
 
 impl CertificateSpec {
     /// A chain from the certificate factory, stored as `format`, exportable.
     pub fn from_chain(chain: &CertChain, format: CertificateFormat) -> Self {
-        Self { material: Material::Chain(Box::new(chain.clone()), format), exportable: true, tags: BTreeMap::new() }
+        Self {
+            material: Material::Chain(Box::new(chain.clone()), format),
+            exportable: true,
+            tags: BTreeMap::new(),
+        }
     }
 
     /// A PFX file (empty password) stored byte for byte, e.g. [`crate::certs::openssl::LEGACY_PFX`].
     pub fn from_pfx(pfx: &[u8]) -> Self {
-        Self { material: Material::Pfx(pfx.to_vec()), exportable: true, tags: BTreeMap::new() }
+        Self {
+            material: Material::Pfx(pfx.to_vec()),
+            exportable: true,
+            tags: BTreeMap::new(),
+        }
     }
 
     /// A PEM bundle (private key and certificates in any order) stored as given.
     pub fn from_pem(pem: &str) -> Self {
-        Self { material: Material::Pem(pem.to_owned()), exportable: true, tags: BTreeMap::new() }
+        Self {
+            material: Material::Pem(pem.to_owned()),
+            exportable: true,
+            tags: BTreeMap::new(),
+        }
     }
 
     /// Whether the private key is exportable (`policy.key_props.exportable`). A
@@ -278,10 +303,23 @@ fn cert_err(msg: impl Into<String>) -> FakeError {
 }
 
 fn jwk_from_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<(PublicJwk, KeyKind), FakeError> {
-    match spki.parsed().map_err(|e| cert_err(format!("public key: {e}")))? {
+    match spki
+        .parsed()
+        .map_err(|e| cert_err(format!("public key: {e}")))?
+    {
         PublicKey::RSA(rsa) => {
-            let n = rsa.modulus.iter().skip_while(|b| **b == 0).copied().collect();
-            let e = rsa.exponent.iter().skip_while(|b| **b == 0).copied().collect();
+            let n = rsa
+                .modulus
+                .iter()
+                .skip_while(|b| **b == 0)
+                .copied()
+                .collect();
+            let e = rsa
+                .exponent
+                .iter()
+                .skip_while(|b| **b == 0)
+                .copied()
+                .collect();
             Ok((PublicJwk::Rsa { n, e }, KeyKind::Rsa2048))
         }
         PublicKey::EC(point) => {
@@ -292,7 +330,14 @@ fn jwk_from_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<(PublicJwk, KeyKind)
                 n => return Err(cert_err(format!("unsupported EC point of {n} bytes"))),
             };
             let half = (data.len() - 1) / 2;
-            Ok((PublicJwk::Ec { crv, x: data[1..=half].to_vec(), y: data[half + 1..].to_vec() }, kind))
+            Ok((
+                PublicJwk::Ec {
+                    crv,
+                    x: data[1..=half].to_vec(),
+                    y: data[half + 1..].to_vec(),
+                },
+                kind,
+            ))
         }
         _ => Err(cert_err("unsupported public key algorithm")),
     }
@@ -302,33 +347,48 @@ fn leaf_of(certs: &[Vec<u8>]) -> Result<Vec<u8>, FakeError> {
     // The leaf is the certificate that issued none of the others.
     let parsed: Vec<X509Certificate<'_>> = certs
         .iter()
-        .map(|d| X509Certificate::from_der(d).map(|(_, c)| c).map_err(|e| cert_err(format!("certificate: {e}"))))
-        .collect::<Result<_, _>>()?;
-    let idx = (0..parsed.len())
-        .find(|&i| {
-            !parsed
-                .iter()
-                .enumerate()
-                .any(|(j, other)| j != i && other.issuer() == parsed[i].subject() && !other.subject().eq(other.issuer()))
-                && !(parsed.len() > 1 && parsed[i].subject() == parsed[i].issuer())
+        .map(|d| {
+            X509Certificate::from_der(d)
+                .map(|(_, c)| c)
+                .map_err(|e| cert_err(format!("certificate: {e}")))
         })
+        .collect::<Result<_, _>>()?;
+    let issues_another = |i: usize| {
+        parsed
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && other.issuer() == parsed[i].subject())
+    };
+    let self_signed = |i: usize| parsed[i].subject() == parsed[i].issuer();
+    let idx = (0..parsed.len())
+        .find(|&i| !issues_another(i) && (parsed.len() == 1 || !self_signed(i)))
         .ok_or_else(|| cert_err("no leaf certificate found"))?;
     Ok(certs[idx].clone())
 }
 
 pub(super) fn prepare_certificate(spec: CertificateSpec) -> Result<PreparedCertificate, FakeError> {
-    let CertificateSpec { material, exportable, tags } = spec;
+    let CertificateSpec {
+        material,
+        exportable,
+        tags,
+    } = spec;
     let (leaf_der, secret_value, content_type) = match material {
         Material::Chain(chain, format) => {
             let leaf = chain.leaf().der().to_vec();
             match format {
                 CertificateFormat::Pfx(enc) => {
-                    let pfx = if exportable { chain.pfx(enc)? } else { chain.pfx_certificates_only(enc)? };
+                    let pfx = if exportable {
+                        chain.pfx(enc)?
+                    } else {
+                        chain.pfx_certificates_only(enc)?
+                    };
                     (leaf, STANDARD.encode(pfx), "application/x-pkcs12")
                 }
                 CertificateFormat::Pem(order) => {
-                    let parts: Vec<PemPart> =
-                        order.into_iter().filter(|p| exportable || *p != PemPart::Key).collect();
+                    let parts: Vec<PemPart> = order
+                        .into_iter()
+                        .filter(|p| exportable || *p != PemPart::Key)
+                        .collect();
                     (leaf, chain.pem_bundle(&parts), "application/x-pem-file")
                 }
             }
@@ -336,24 +396,40 @@ pub(super) fn prepare_certificate(spec: CertificateSpec) -> Result<PreparedCerti
         Material::Pfx(bytes) => {
             let store = KeyStore::from_pkcs12(&bytes, "", Pkcs12ImportPolicy::Relaxed)
                 .map_err(|e| cert_err(format!("PFX: {e}")))?;
-            let (_, chain) = store.private_key_chain().ok_or_else(|| cert_err("PFX has no private key"))?;
-            let leaf = chain.certs().first().ok_or_else(|| cert_err("PFX has no certificate"))?.as_der().to_vec();
+            let (_, chain) = store
+                .private_key_chain()
+                .ok_or_else(|| cert_err("PFX has no private key"))?;
+            let leaf = chain
+                .certs()
+                .first()
+                .ok_or_else(|| cert_err("PFX has no certificate"))?
+                .as_der()
+                .to_vec();
             let value = if exportable {
                 STANDARD.encode(&bytes)
             } else {
                 let mut certs_only = KeyStore::new();
                 for (i, c) in chain.certs().iter().enumerate() {
-                    certs_only.add_entry(&i.to_string(), p12_keystore::KeyStoreEntry::Certificate(c.clone()));
+                    certs_only.add_entry(
+                        &i.to_string(),
+                        p12_keystore::KeyStoreEntry::Certificate(c.clone()),
+                    );
                 }
-                let pfx = certs_only.writer("").write().map_err(|e| cert_err(format!("PFX: {e}")))?;
+                let pfx = certs_only
+                    .writer("")
+                    .write()
+                    .map_err(|e| cert_err(format!("PFX: {e}")))?;
                 STANDARD.encode(pfx)
             };
             (leaf, value, "application/x-pkcs12")
         }
         Material::Pem(text) => {
             let blocks = pem::parse_many(&text).map_err(|e| cert_err(format!("PEM: {e}")))?;
-            let certs: Vec<Vec<u8>> =
-                blocks.iter().filter(|b| b.tag() == "CERTIFICATE").map(|b| b.contents().to_vec()).collect();
+            let certs: Vec<Vec<u8>> = blocks
+                .iter()
+                .filter(|b| b.tag() == "CERTIFICATE")
+                .map(|b| b.contents().to_vec())
+                .collect();
             if certs.is_empty() {
                 return Err(cert_err("PEM bundle has no certificate"));
             }
@@ -370,9 +446,18 @@ pub(super) fn prepare_certificate(spec: CertificateSpec) -> Result<PreparedCerti
             (leaf, value, "application/x-pem-file")
         }
     };
-    let (_, cert) = X509Certificate::from_der(&leaf_der).map_err(|e| cert_err(format!("leaf: {e}")))?;
+    let (_, cert) =
+        X509Certificate::from_der(&leaf_der).map_err(|e| cert_err(format!("leaf: {e}")))?;
     let (jwk, kind) = jwk_from_spki(cert.public_key())?;
-    Ok(PreparedCertificate { leaf_der, secret_value, content_type, jwk, kind, exportable, tags })
+    Ok(PreparedCertificate {
+        leaf_der,
+        secret_value,
+        content_type,
+        jwk,
+        kind,
+        exportable,
+        tags,
+    })
 }
 
 pub(super) fn import_certificate(
@@ -384,7 +469,8 @@ pub(super) fn import_certificate(
     if !valid_object_name(name) {
         return Err(FakeError::InvalidName(name.to_owned()));
     }
-    let (_, cert) = X509Certificate::from_der(&p.leaf_der).map_err(|e| cert_err(format!("leaf: {e}")))?;
+    let (_, cert) =
+        X509Certificate::from_der(&p.leaf_der).map_err(|e| cert_err(format!("leaf: {e}")))?;
     let nbf = u64::try_from(cert.validity().not_before.timestamp()).unwrap_or_default();
     let exp = u64::try_from(cert.validity().not_after.timestamp()).unwrap_or_default();
     let subject = cert.subject().to_string();
@@ -403,14 +489,24 @@ pub(super) fn import_certificate(
                 .collect()
         })
         .unwrap_or_default();
-    let validity_months = u32::try_from(exp.saturating_sub(nbf) / (30 * 24 * 3600)).unwrap_or(u32::MAX);
+    let validity_months =
+        u32::try_from(exp.saturating_sub(nbf) / (30 * 24 * 3600)).unwrap_or(u32::MAX);
     let version = super::new_version();
     let mut attributes = Attributes::new(now);
     attributes.not_before = Some(nbf);
     attributes.expires = Some(exp);
     let x5t = crate::certs::Cert::from_der(&p.leaf_der).x5t();
     let key_ops: Vec<String> = match p.kind {
-        KeyKind::Rsa2048 => ["sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey"].map(String::from).into(),
+        KeyKind::Rsa2048 => [
+            "sign",
+            "verify",
+            "encrypt",
+            "decrypt",
+            "wrapKey",
+            "unwrapKey",
+        ]
+        .map(String::from)
+        .into(),
         _ => ["sign", "verify"].map(String::from).into(),
     };
     push_version(
@@ -462,7 +558,12 @@ pub(super) fn import_certificate(
     Ok(version)
 }
 
-pub(super) fn set_secret(vault: &mut Vault, name: &str, spec: SecretSpec, now: u64) -> Result<String, FakeError> {
+pub(super) fn set_secret(
+    vault: &mut Vault,
+    name: &str,
+    spec: SecretSpec,
+    now: u64,
+) -> Result<String, FakeError> {
     if !valid_object_name(name) {
         return Err(FakeError::InvalidName(name.to_owned()));
     }
@@ -503,9 +604,11 @@ pub(super) fn prepare_key(spec: &KeySpec) -> Result<PublicJwk, FakeError> {
         KeyKind::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
         KeyKind::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
     };
-    let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, alg).map_err(|e| cert_err(format!("key: {e}")))?;
+    let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, alg)
+        .map_err(|e| cert_err(format!("key: {e}")))?;
     let spki_der = pair.subject_public_key_info();
-    let (_, spki) = SubjectPublicKeyInfo::from_der(&spki_der).map_err(|e| cert_err(format!("key: {e}")))?;
+    let (_, spki) =
+        SubjectPublicKeyInfo::from_der(&spki_der).map_err(|e| cert_err(format!("key: {e}")))?;
     Ok(jwk_from_spki(&spki)?.0)
 }
 
@@ -521,7 +624,16 @@ pub(super) fn create_key(
     }
     let version = super::new_version();
     let key_ops: Vec<String> = match spec {
-        KeySpec::Rsa => ["encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"].map(String::from).into(),
+        KeySpec::Rsa => [
+            "encrypt",
+            "decrypt",
+            "sign",
+            "verify",
+            "wrapKey",
+            "unwrapKey",
+        ]
+        .map(String::from)
+        .into(),
         KeySpec::EcP256 | KeySpec::EcP384 => ["sign", "verify"].map(String::from).into(),
     };
     push_version(
@@ -540,7 +652,11 @@ pub(super) fn create_key(
 }
 
 fn unknown(kind: ObjectKind, name: &str, version: Option<&str>) -> FakeError {
-    FakeError::UnknownObject { kind, name: name.to_owned(), version: version.map(str::to_owned) }
+    FakeError::UnknownObject {
+        kind,
+        name: name.to_owned(),
+        version: version.map(str::to_owned),
+    }
 }
 
 pub(super) fn set_enabled(
@@ -551,40 +667,60 @@ pub(super) fn set_enabled(
     enabled: bool,
     now: u64,
 ) -> Result<(), FakeError> {
-    fn pick<'a>(attrs: Vec<(&'a str, &'a mut Attributes)>, version: Option<&str>) -> Option<&'a mut Attributes> {
+    fn pick<'a>(
+        attrs: Vec<(&'a str, &'a mut Attributes)>,
+        version: Option<&str>,
+    ) -> Option<&'a mut Attributes> {
         match version {
             None => attrs.into_iter().last().map(|(_, a)| a),
-            Some(v) => attrs.into_iter().find(|(id, _)| id.eq_ignore_ascii_case(v)).map(|(_, a)| a),
+            Some(v) => attrs
+                .into_iter()
+                .find(|(id, _)| id.eq_ignore_ascii_case(v))
+                .map(|(_, a)| a),
         }
     }
     let key = name.to_ascii_lowercase();
     let attrs = match kind {
-        ObjectKind::Secret => vault
-            .secrets
-            .get_mut(&key)
-            .map(|o| o.versions.iter_mut().map(|v| (v.version.as_str(), &mut v.attributes)).collect()),
-        ObjectKind::Certificate => vault
-            .certificates
-            .get_mut(&key)
-            .map(|o| o.versions.iter_mut().map(|v| (v.version.as_str(), &mut v.attributes)).collect()),
-        ObjectKind::Key => vault
-            .keys
-            .get_mut(&key)
-            .map(|o| o.versions.iter_mut().map(|v| (v.version.as_str(), &mut v.attributes)).collect()),
+        ObjectKind::Secret => vault.secrets.get_mut(&key).map(|o| {
+            o.versions
+                .iter_mut()
+                .map(|v| (v.version.as_str(), &mut v.attributes))
+                .collect()
+        }),
+        ObjectKind::Certificate => vault.certificates.get_mut(&key).map(|o| {
+            o.versions
+                .iter_mut()
+                .map(|v| (v.version.as_str(), &mut v.attributes))
+                .collect()
+        }),
+        ObjectKind::Key => vault.keys.get_mut(&key).map(|o| {
+            o.versions
+                .iter_mut()
+                .map(|v| (v.version.as_str(), &mut v.attributes))
+                .collect()
+        }),
     };
-    let a = attrs.and_then(|a| pick(a, version)).ok_or_else(|| unknown(kind, name, version))?;
+    let a = attrs
+        .and_then(|a| pick(a, version))
+        .ok_or_else(|| unknown(kind, name, version))?;
     a.enabled = enabled;
     a.updated = now;
     Ok(())
 }
 
-pub(super) fn versions(vault: &Vault, kind: ObjectKind, name: &str) -> Result<Vec<String>, FakeError> {
+pub(super) fn versions(
+    vault: &Vault,
+    kind: ObjectKind,
+    name: &str,
+) -> Result<Vec<String>, FakeError> {
     let ids = match kind {
-        ObjectKind::Secret => find(&vault.secrets, name).map(|o| o.versions.iter().map(|v| v.version.clone()).collect()),
-        ObjectKind::Certificate => {
-            find(&vault.certificates, name).map(|o| o.versions.iter().map(|v| v.version.clone()).collect())
+        ObjectKind::Secret => find(&vault.secrets, name)
+            .map(|o| o.versions.iter().map(|v| v.version.clone()).collect()),
+        ObjectKind::Certificate => find(&vault.certificates, name)
+            .map(|o| o.versions.iter().map(|v| v.version.clone()).collect()),
+        ObjectKind::Key => {
+            find(&vault.keys, name).map(|o| o.versions.iter().map(|v| v.version.clone()).collect())
         }
-        ObjectKind::Key => find(&vault.keys, name).map(|o| o.versions.iter().map(|v| v.version.clone()).collect()),
     };
     ids.ok_or_else(|| unknown(kind, name, None))
 }

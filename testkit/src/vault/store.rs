@@ -62,7 +62,13 @@ pub struct Attributes {
 
 impl Attributes {
     pub(crate) fn new(now: u64) -> Self {
-        Self { enabled: true, not_before: None, expires: None, created: now, updated: now }
+        Self {
+            enabled: true,
+            not_before: None,
+            expires: None,
+            created: now,
+            updated: now,
+        }
     }
 
     fn to_json(&self) -> Value {
@@ -98,8 +104,15 @@ pub(crate) struct SecretVersion {
 /// A JSON Web Key's public part.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum PublicJwk {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ec { crv: &'static str, x: Vec<u8>, y: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    Ec {
+        crv: &'static str,
+        x: Vec<u8>,
+        y: Vec<u8>,
+    },
 }
 
 /// One key version.
@@ -185,26 +198,22 @@ impl Vault {
         }
     }
 
+    /// The full secret bundle: the list item with its version, the value and, for a
+    /// certificate's secret, the `kid` of its key.
     pub fn secret_bundle(&self, name: &str, v: &SecretVersion) -> Value {
-        let mut b = json!({
-            "value": v.value,
-            "id": self.object_id(ObjectKind::Secret, name, Some(&v.version)),
-            "attributes": v.attributes.to_json(),
-            "tags": v.tags,
-        });
-        if let Some(ct) = &v.content_type {
-            b["contentType"] = json!(ct);
-        }
+        let mut b = self.secret_item(name, v, true);
+        b["value"] = json!(v.value);
         if v.managed {
-            b["managed"] = json!(true);
             b["kid"] = json!(self.object_id(ObjectKind::Key, name, Some(&v.version)));
         }
         b
     }
 
+    /// A list item: metadata, never the value.
     pub fn secret_item(&self, name: &str, v: &SecretVersion, with_version: bool) -> Value {
+        let version = with_version.then_some(v.version.as_str());
         let mut b = json!({
-            "id": self.object_id(ObjectKind::Secret, name, with_version.then_some(v.version.as_str())),
+            "id": self.object_id(ObjectKind::Secret, name, version),
             "attributes": v.attributes.to_json(),
             "tags": v.tags,
         });
@@ -322,7 +331,10 @@ pub(crate) fn find<'a, T>(objects: &'a Objects<T>, name: &str) -> Option<&'a Ver
 pub(crate) fn push_version<T>(objects: &mut Objects<T>, name: &str, version: T) {
     objects
         .entry(name.to_ascii_lowercase())
-        .or_insert_with(|| Versions { name: name.to_owned(), versions: Vec::new() })
+        .or_insert_with(|| Versions {
+            name: name.to_owned(),
+            versions: Vec::new(),
+        })
         .versions
         .push(version);
 }

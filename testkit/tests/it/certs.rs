@@ -10,16 +10,22 @@ use rustls::client::danger::ServerCertVerifier as _;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use testkit::certs::{CertChain, KeyKind, PemPart, PfxEncryption, TestCa, openssl};
 
-fn verify_chain(chain: &CertChain, name: &str) -> Result<(), rustls::Error> {
+/// A webpki verifier trusting only `root` (DER).
+fn verifier_trusting(root: &[u8]) -> Arc<WebPkiServerVerifier> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from(chain.root().der().to_vec())).expect("root");
-    let verifier = WebPkiServerVerifier::builder_with_provider(
+    roots
+        .add(CertificateDer::from(root.to_vec()))
+        .expect("root");
+    WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots),
         Arc::new(rustls::crypto::ring::default_provider()),
     )
     .build()
-    .expect("verifier");
-    verifier
+    .expect("verifier")
+}
+
+fn verify_chain(chain: &CertChain, name: &str) -> Result<(), rustls::Error> {
+    verifier_trusting(chain.root().der())
         .verify_server_cert(
             &CertificateDer::from(chain.leaf().der().to_vec()),
             &[CertificateDer::from(chain.intermediate().der().to_vec())],
@@ -39,7 +45,10 @@ fn rsa_and_ecdsa_chains_validate_from_root_through_intermediate() {
             .build()
             .expect("chain");
         verify_chain(&chain, "www.example.com").unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-        assert!(verify_chain(&chain, "evil.example.com").is_err(), "{kind:?}: wrong name accepted");
+        assert!(
+            verify_chain(&chain, "evil.example.com").is_err(),
+            "{kind:?}: wrong name accepted"
+        );
         assert_eq!(chain.leaf_key().kind(), kind);
     }
 }
@@ -60,16 +69,25 @@ fn an_expired_leaf_does_not_validate() {
 #[test]
 fn pfx_files_round_trip_in_every_encryption() {
     let chain = CertChain::builder(KeyKind::Rsa2048).build().expect("chain");
-    for enc in [PfxEncryption::Modern, PfxEncryption::Legacy3Des, PfxEncryption::LegacyRc2] {
+    for enc in [
+        PfxEncryption::Modern,
+        PfxEncryption::Legacy3Des,
+        PfxEncryption::LegacyRc2,
+    ] {
         let pfx = chain.pfx(enc).expect("pfx");
         let store = KeyStore::from_pkcs12(&pfx, "", Pkcs12ImportPolicy::Strict).expect("read back");
         let (_, kc) = store.private_key_chain().expect("key chain");
         assert_eq!(kc.key().as_der(), chain.leaf_key().pkcs8_der(), "{enc:?}");
         let ders: Vec<&[u8]> = kc.certs().iter().map(|c| c.as_der()).collect();
         assert_eq!(ders, chain.certs_leaf_first().map(|c| c.der()), "{enc:?}");
-        assert!(KeyStore::from_pkcs12(&pfx, "wrong", Pkcs12ImportPolicy::Strict).is_err(), "{enc:?}: MAC not checked");
+        assert!(
+            KeyStore::from_pkcs12(&pfx, "wrong", Pkcs12ImportPolicy::Strict).is_err(),
+            "{enc:?}: MAC not checked"
+        );
     }
-    let locked = chain.pfx_certificates_only(PfxEncryption::Modern).expect("pfx");
+    let locked = chain
+        .pfx_certificates_only(PfxEncryption::Modern)
+        .expect("pfx");
     let store = KeyStore::from_pkcs12(&locked, "", Pkcs12ImportPolicy::Relaxed).expect("read back");
     assert!(store.private_key_chain().is_none());
     assert_eq!(store.entries_len(), 3);
@@ -82,18 +100,27 @@ fn openssl_info(pfx: &[u8], legacy: bool) -> String {
     let path = dir.path().join("x.pfx");
     std::fs::write(&path, pfx).expect("write");
     let mut cmd = Command::new("openssl");
-    cmd.args(["pkcs12", "-info", "-nokeys", "-nocerts", "-passin", "pass:", "-in"]).arg(&path);
+    cmd.args([
+        "pkcs12", "-info", "-nokeys", "-nocerts", "-passin", "pass:", "-in",
+    ])
+    .arg(&path);
     if legacy {
         cmd.arg("-legacy");
     }
     let out = cmd.output().expect("openssl is installed by .ci/run");
-    assert!(out.status.success(), "openssl refused the file: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl refused the file: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
 fn openssl_reads_the_factorys_pfx_files_with_the_promised_algorithms() {
-    let chain = CertChain::builder(KeyKind::EcdsaP256).build().expect("chain");
+    let chain = CertChain::builder(KeyKind::EcdsaP256)
+        .build()
+        .expect("chain");
     let modern = openssl_info(&chain.pfx(PfxEncryption::Modern).expect("pfx"), false);
     assert!(modern.contains("AES-256-CBC"), "{modern}");
     assert!(modern.contains("MAC: sha256"), "{modern}");
@@ -114,10 +141,15 @@ fn openssl_made_fixtures_are_readable_and_hold_the_same_chain() {
     assert_eq!(pem_certs.len(), 3);
     let key = pem::parse(openssl::LEAF_KEY_PEM).expect("key");
     for pfx in [openssl::LEGACY_PFX, openssl::MODERN_PFX] {
-        let store = KeyStore::from_pkcs12(pfx, "", Pkcs12ImportPolicy::Relaxed).expect("openssl PFX");
+        let store =
+            KeyStore::from_pkcs12(pfx, "", Pkcs12ImportPolicy::Relaxed).expect("openssl PFX");
         let (_, kc) = store.private_key_chain().expect("key chain");
         assert_eq!(kc.key().as_der(), key.contents());
-        assert_eq!(kc.certs()[0].as_der(), pem_certs[0].as_slice(), "leaf first");
+        assert_eq!(
+            kc.certs()[0].as_der(),
+            pem_certs[0].as_slice(),
+            "leaf first"
+        );
         assert_eq!(kc.certs().len(), 3);
     }
     assert!(openssl_info(openssl::LEGACY_PFX, true).contains("RC2"));
@@ -125,11 +157,21 @@ fn openssl_made_fixtures_are_readable_and_hold_the_same_chain() {
 
 #[test]
 fn pem_bundles_follow_the_requested_order() {
-    let chain = CertChain::builder(KeyKind::EcdsaP256).build().expect("chain");
-    let bundle = chain.pem_bundle(&[PemPart::Root, PemPart::Key, PemPart::Leaf, PemPart::Intermediate]);
+    let chain = CertChain::builder(KeyKind::EcdsaP256)
+        .build()
+        .expect("chain");
+    let bundle = chain.pem_bundle(&[
+        PemPart::Root,
+        PemPart::Key,
+        PemPart::Leaf,
+        PemPart::Intermediate,
+    ]);
     let blocks = pem::parse_many(&bundle).expect("pem");
     let tags: Vec<&str> = blocks.iter().map(|b| b.tag()).collect();
-    assert_eq!(tags, ["CERTIFICATE", "PRIVATE KEY", "CERTIFICATE", "CERTIFICATE"]);
+    assert_eq!(
+        tags,
+        ["CERTIFICATE", "PRIVATE KEY", "CERTIFICATE", "CERTIFICATE"]
+    );
     assert_eq!(blocks[0].contents(), chain.root().der());
     assert_eq!(blocks[2].contents(), chain.leaf().der());
     assert_eq!(blocks[3].contents(), chain.intermediate().der());
@@ -141,7 +183,13 @@ fn pem_bundles_follow_the_requested_order() {
 fn private_keys_never_print() {
     let chain = CertChain::builder(KeyKind::Rsa2048).build().expect("chain");
     let debug = format!("{:?} {:?}", chain.leaf_key(), chain);
-    let pem_body: String = chain.leaf_key().pkcs8_pem().lines().nth(1).expect("line").to_owned();
+    let pem_body: String = chain
+        .leaf_key()
+        .pkcs8_pem()
+        .lines()
+        .nth(1)
+        .expect("line")
+        .to_owned();
     assert!(!debug.contains(&pem_body), "{debug}");
     assert!(debug.contains("PrivateKey"));
 }
@@ -150,19 +198,26 @@ fn private_keys_never_print() {
 fn the_test_ca_issues_serving_certificates_for_wildcards_of_every_cloud() {
     let ca = TestCa::new().expect("ca");
     let id = ca
-        .issue_server(&["*.vault.azure.net", "*.vault.azure.cn", "login.microsoftonline.com"])
+        .issue_server(&[
+            "*.vault.azure.net",
+            "*.vault.azure.cn",
+            "login.microsoftonline.com",
+        ])
         .expect("identity");
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from(ca.cert().der().to_vec())).expect("root");
-    let verifier = WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots),
-        Arc::new(rustls::crypto::ring::default_provider()),
-    )
-    .build()
-    .expect("verifier");
-    for name in ["myvault.vault.azure.net", "other.vault.azure.cn", "login.microsoftonline.com"] {
+    let verifier = verifier_trusting(ca.cert().der());
+    for name in [
+        "myvault.vault.azure.net",
+        "other.vault.azure.cn",
+        "login.microsoftonline.com",
+    ] {
         verifier
-            .verify_server_cert(&id.chain[0], &id.chain[1..], &ServerName::try_from(name).expect("name"), &[], UnixTime::now())
+            .verify_server_cert(
+                &id.chain[0],
+                &id.chain[1..],
+                &ServerName::try_from(name).expect("name"),
+                &[],
+                UnixTime::now(),
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     let dir = tempfile::tempdir().expect("tempdir");

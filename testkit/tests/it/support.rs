@@ -6,7 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
-use azure_core::http::{ClientOptions, RetryOptions, Transport};
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
+use azure_core::time::Duration as AzDuration;
+use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
+use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use testkit::clock::Clock;
 use testkit::cloud::Cloud;
 use testkit::token::{Principal, TokenIssuer};
@@ -14,6 +18,7 @@ use testkit::vault::{KeyVaultFake, KeyVaultOptions, Permissions, VaultSpec};
 
 pub const VAULT: &str = "accvault";
 pub const API_VERSION: &str = "2025-07-01";
+pub const ACCVAULT_URL: &str = "https://accvault.vault.azure.net/";
 
 /// A started fake with vault `accvault` readable (get/list on everything, set on secrets) by
 /// principal `app`.
@@ -29,11 +34,15 @@ impl World {
 
     pub async fn start_with_clock(clock: Clock) -> World {
         testkit::install_crypto_provider();
-        let kv = KeyVaultFake::start(KeyVaultOptions { clock: Some(clock), ..Default::default() })
-            .await
-            .expect("start the Key Vault fake");
+        let kv = KeyVaultFake::start(KeyVaultOptions {
+            clock: Some(clock),
+            ..Default::default()
+        })
+        .await
+        .expect("start the Key Vault fake");
         let app = Principal::new("app");
-        kv.create_vault(VaultSpec::new(VAULT).grant(&app, Permissions::all())).expect("create vault");
+        kv.create_vault(VaultSpec::new(VAULT).grant(&app, Permissions::all()))
+            .expect("create vault");
         World { kv, app }
     }
 
@@ -56,6 +65,44 @@ impl World {
         EntraStandIn::new(self.kv.issuer().clone(), self.app.clone())
     }
 
+    /// A `SecretClient` for `vault_url` authenticating with `cred`.
+    pub fn secrets_as(
+        &self,
+        vault_url: &str,
+        cred: Arc<dyn TokenCredential>,
+        retry: RetryOptions,
+    ) -> SecretClient {
+        let options = SecretClientOptions {
+            client_options: self.client_options(retry),
+            ..Default::default()
+        };
+        SecretClient::new(vault_url, cred, Some(options)).expect("secret client")
+    }
+
+    /// A `SecretClient` for `accvault` as `app`.
+    pub fn secrets(&self, retry: RetryOptions) -> SecretClient {
+        self.secrets_as(ACCVAULT_URL, self.credential(), retry)
+    }
+
+    /// A `CertificateClient` for `accvault` as `app`, without retries.
+    pub fn certificates(&self) -> CertificateClient {
+        let options = CertificateClientOptions {
+            client_options: self.client_options(no_retry()),
+            ..Default::default()
+        };
+        CertificateClient::new(ACCVAULT_URL, self.credential(), Some(options))
+            .expect("certificate client")
+    }
+
+    /// A `KeyClient` for `accvault` as `app`, without retries.
+    pub fn keys(&self) -> KeyClient {
+        let options = KeyClientOptions {
+            client_options: self.client_options(no_retry()),
+            ..Default::default()
+        };
+        KeyClient::new(ACCVAULT_URL, self.credential(), Some(options)).expect("key client")
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("https://{VAULT}.vault.azure.net{path_and_query}")
     }
@@ -73,6 +120,16 @@ pub fn http_client(kv: &KeyVaultFake) -> reqwest::Client {
 /// No retries: errors surface at once.
 pub fn no_retry() -> RetryOptions {
     RetryOptions::none()
+}
+
+/// A few fast retries (the SDK still honours `Retry-After` on 429 and 503).
+pub fn quick_retries() -> RetryOptions {
+    RetryOptions::exponential(ExponentialRetryOptions {
+        initial_delay: AzDuration::milliseconds(5),
+        max_retries: 3,
+        max_total_elapsed: AzDuration::seconds(30),
+        max_delay: AzDuration::milliseconds(50),
+    })
 }
 
 /// Plays Entra ID for the SDK: maps the requested scope to an audience and mints a token for
@@ -123,10 +180,15 @@ impl TokenCredential for EntraStandIn {
             .into_iter()
             .find(|c| c.vault_audience == audience)
             .unwrap_or(Cloud::PUBLIC);
-        let claims = self.issuer.claims_for(&self.principal, &cloud, &audience, self.lifetime);
+        let claims = self
+            .issuer
+            .claims_for(&self.principal, &cloud, &audience, self.lifetime);
         let expires = azure_core::time::OffsetDateTime::from_unix_timestamp(claims.exp as i64)
             .expect("expiry in range");
-        Ok(AccessToken::new(self.issuer.mint(&claims).as_str().to_owned(), expires))
+        Ok(AccessToken::new(
+            self.issuer.mint(&claims).as_str().to_owned(),
+            expires,
+        ))
     }
 }
 
@@ -138,7 +200,9 @@ pub fn assert_conforms(example: &serde_json::Value, actual: &serde_json::Value, 
     match (example, actual) {
         (Object(e), Object(a)) => {
             for (k, ev) in e {
-                let av = a.get(k).unwrap_or_else(|| panic!("{path}.{k} is missing in {actual}"));
+                let av = a
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{path}.{k} is missing in {actual}"));
                 assert_conforms(ev, av, &format!("{path}.{k}"));
             }
         }

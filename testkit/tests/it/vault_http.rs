@@ -10,7 +10,8 @@ use testkit::clock::Clock;
 use testkit::cloud::Cloud;
 use testkit::token::{Principal, TokenIssuer};
 use testkit::vault::{
-    AuthorizationModel, CertificateFormat, CertificateSpec, KeySpec, ObjectKind, Permissions, SecretSpec, VaultSpec,
+    AuthorizationModel, CertificateFormat, CertificateSpec, KeySpec, ObjectKind, Permissions,
+    SecretSpec, VaultSpec,
 };
 
 use crate::support::{API_VERSION, VAULT, World, assert_conforms};
@@ -103,7 +104,11 @@ fn parse(s: &str) -> Value {
     serde_json::from_str(s).expect("literal JSON")
 }
 
-async fn get(w: &World, path: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+async fn get(
+    w: &World,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut req = w.http().get(w.url(path));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -119,9 +124,14 @@ async fn get(w: &World, path: &str, token: Option<&str>) -> (StatusCode, reqwest
 async fn get_secret_matches_the_documented_example() {
     // The example's clock and version, so that the documented response is reproduced exactly.
     let w = World::start_with_clock(Clock::manual_at_unix(1_493_938_410)).await;
-    w.kv.create_vault(VaultSpec::new("myvault").grant(&w.app, Permissions::read_all())).expect("vault");
-    w.kv.set_secret("myvault", "mysecretname", SecretSpec::new("mysecretvalue").version("4387e9f3d6e14c459867679a90fd0f79"))
-        .expect("seed");
+    w.kv.create_vault(VaultSpec::new("myvault").grant(&w.app, Permissions::read_all()))
+        .expect("vault");
+    w.kv.set_secret(
+        "myvault",
+        "mysecretname",
+        SecretSpec::new("mysecretvalue").version("4387e9f3d6e14c459867679a90fd0f79"),
+    )
+    .expect("seed");
     let token = w.kv.token_for("myvault", &w.app).expect("token");
     let resp = w
         .http()
@@ -132,7 +142,9 @@ async fn get_secret_matches_the_documented_example() {
         .expect("request");
     assert_eq!(resp.status(), 200);
     assert_eq!(
-        resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/json; charset=utf-8")
     );
     let body: Value = resp.json().await.expect("json");
@@ -141,7 +153,10 @@ async fn get_secret_matches_the_documented_example() {
         assert_eq!(body[key], example[key], "{key}");
     }
     for key in ["enabled", "created", "updated", "recoveryLevel"] {
-        assert_eq!(body["attributes"][key], example["attributes"][key], "attributes.{key}");
+        assert_eq!(
+            body["attributes"][key], example["attributes"][key],
+            "attributes.{key}"
+        );
     }
 }
 
@@ -149,26 +164,51 @@ async fn get_secret_matches_the_documented_example() {
 async fn list_secrets_pages_conform_to_the_documented_example() {
     let w = World::start().await;
     for name in ["listsecrettest0", "listsecrettest1"] {
-        w.kv.set_secret(VAULT, name, SecretSpec::new("v")).expect("seed");
+        w.kv.set_secret(VAULT, name, SecretSpec::new("v"))
+            .expect("seed");
     }
     let token = w.kv.token_for(VAULT, &w.app).expect("token");
-    let (status, _, page1) = get(&w, "/secrets?api-version=7.2&maxresults=1", Some(token.as_str())).await;
+    let (status, _, page1) = get(
+        &w,
+        "/secrets?api-version=7.2&maxresults=1",
+        Some(token.as_str()),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_conforms(&parse(GET_SECRETS_EXAMPLE), &page1, "$");
-    assert!(page1["value"][0].get("value").is_none(), "lists never carry values");
+    assert!(
+        page1["value"][0].get("value").is_none(),
+        "lists never carry values"
+    );
     let next = page1["nextLink"].as_str().expect("nextLink");
     assert!(
-        next.starts_with("https://accvault.vault.azure.net:443/secrets?api-version=7.2&$skiptoken="),
+        next.starts_with(
+            "https://accvault.vault.azure.net:443/secrets?api-version=7.2&$skiptoken="
+        ),
         "{next}"
     );
     assert!(next.ends_with("&maxresults=1"), "{next}");
 
-    let resp = w.http().get(next).bearer_auth(token.as_str()).send().await.expect("page 2");
+    let resp = w
+        .http()
+        .get(next)
+        .bearer_auth(token.as_str())
+        .send()
+        .await
+        .expect("page 2");
     let page2: Value = resp.json().await.expect("json");
-    assert_eq!(page2["value"][0]["id"], "https://accvault.vault.azure.net/secrets/listsecrettest1");
+    assert_eq!(
+        page2["value"][0]["id"],
+        "https://accvault.vault.azure.net/secrets/listsecrettest1"
+    );
     assert_eq!(page2["nextLink"], Value::Null);
 
-    let (status, _, body) = get(&w, "/secrets?api-version=7.2&maxresults=26", Some(token.as_str())).await;
+    let (status, _, body) = get(
+        &w,
+        "/secrets?api-version=7.2&maxresults=26",
+        Some(token.as_str()),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "BadParameter");
 }
@@ -176,9 +216,15 @@ async fn list_secrets_pages_conform_to_the_documented_example() {
 #[tokio::test]
 async fn get_key_conforms_to_the_documented_example() {
     let w = World::start().await;
-    w.kv.create_key(VAULT, "CreateSoftKeyTest", KeySpec::Rsa).expect("key");
+    w.kv.create_key(VAULT, "CreateSoftKeyTest", KeySpec::Rsa)
+        .expect("key");
     let token = w.kv.token_for(VAULT, &w.app).expect("token");
-    let (status, _, body) = get(&w, "/keys/CreateSoftKeyTest/?api-version=7.4", Some(token.as_str())).await;
+    let (status, _, body) = get(
+        &w,
+        "/keys/CreateSoftKeyTest/?api-version=7.4",
+        Some(token.as_str()),
+    )
+    .await;
     assert_eq!(status, 200);
     let mut example = parse(GET_KEY_EXAMPLE);
     example["tags"] = json!({}); // our key has no tags; the type still has to be an object
@@ -186,7 +232,10 @@ async fn get_key_conforms_to_the_documented_example() {
     assert_eq!(body["key"]["key_ops"], example["key"]["key_ops"]);
     assert_eq!(body["key"]["e"], "AQAB");
     let kid = body["key"]["kid"].as_str().expect("kid");
-    assert!(kid.starts_with("https://accvault.vault.azure.net/keys/CreateSoftKeyTest/"), "{kid}");
+    assert!(
+        kid.starts_with("https://accvault.vault.azure.net/keys/CreateSoftKeyTest/"),
+        "{kid}"
+    );
 
     w.kv.create_key(VAULT, "ec", KeySpec::EcP384).expect("key");
     let (_, _, ec) = get(&w, "/keys/ec?api-version=7.4", Some(token.as_str())).await;
@@ -205,20 +254,38 @@ async fn get_certificate_conforms_to_the_documented_example() {
     w.kv.import_certificate(
         VAULT,
         "selfSignedCert01",
-        CertificateSpec::from_chain(&chain, CertificateFormat::Pfx(testkit::certs::PfxEncryption::Modern)),
+        CertificateSpec::from_chain(
+            &chain,
+            CertificateFormat::Pfx(testkit::certs::PfxEncryption::Modern),
+        ),
     )
     .expect("import");
     let token = w.kv.token_for(VAULT, &w.app).expect("token");
-    let (status, _, body) = get(&w, "/certificates/selfSignedCert01/?api-version=7.4", Some(token.as_str())).await;
+    let (status, _, body) = get(
+        &w,
+        "/certificates/selfSignedCert01/?api-version=7.4",
+        Some(token.as_str()),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_conforms(&parse(GET_CERTIFICATE_EXAMPLE), &body, "$");
     assert_eq!(body["x5t"], chain.leaf().x5t());
     assert_eq!(body["policy"]["x509_props"]["subject"], "CN=KeyVaultTest");
     let cer = body["cer"].as_str().expect("cer");
     use base64::Engine as _;
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(cer).expect("base64"), chain.leaf().der());
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(cer)
+            .expect("base64"),
+        chain.leaf().der()
+    );
 
-    let (status, _, policy) = get(&w, "/certificates/selfSignedCert01/policy?api-version=7.4", Some(token.as_str())).await;
+    let (status, _, policy) = get(
+        &w,
+        "/certificates/selfSignedCert01/policy?api-version=7.4",
+        Some(token.as_str()),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(policy, body["policy"]);
 }
@@ -229,7 +296,9 @@ async fn unauthenticated_requests_get_key_vaults_challenge() {
     let (status, headers, body) = get(&w, "/secrets/anything/?api-version=2025-07-01", None).await;
     assert_eq!(status, 401);
     assert_eq!(
-        headers.get("www-authenticate").and_then(|v| v.to_str().ok()),
+        headers
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
         Some(
             "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47\", \
              resource=\"https://vault.azure.net\""
@@ -256,11 +325,17 @@ async fn a_missing_api_version_is_a_bad_request() {
 async fn tokens_for_another_audience_tenant_or_past_their_expiry_are_refused() {
     let clock = Clock::manual();
     let w = World::start_with_clock(clock.clone()).await;
-    w.kv.set_secret(VAULT, "a", SecretSpec::new("x")).expect("seed");
+    w.kv.set_secret(VAULT, "a", SecretSpec::new("x"))
+        .expect("seed");
     let issuer = w.kv.issuer();
     let path = format!("/secrets/a/?api-version={API_VERSION}");
 
-    let china = issuer.mint_for(&w.app, &Cloud::CHINA, "https://vault.azure.cn", Duration::from_secs(3600));
+    let china = issuer.mint_for(
+        &w.app,
+        &Cloud::CHINA,
+        "https://vault.azure.cn",
+        Duration::from_secs(3600),
+    );
     let (status, headers, body) = get(&w, &path, Some(china.as_str())).await;
     assert_eq!(status, 401);
     assert!(headers.contains_key("www-authenticate"));
@@ -270,8 +345,16 @@ async fn tokens_for_another_audience_tenant_or_past_their_expiry_are_refused() {
             "message":"AKV10022: Invalid audience. Expected https://vault.azure.net, found: https://vault.azure.cn."}})
     );
 
-    let other_tenant = w.app.clone().in_tenant("2ac36096-05f9-482e-ae23-1bdb78adb0bb");
-    let t = issuer.mint_for(&other_tenant, &Cloud::PUBLIC, "https://vault.azure.net", Duration::from_secs(3600));
+    let other_tenant = w
+        .app
+        .clone()
+        .in_tenant("2ac36096-05f9-482e-ae23-1bdb78adb0bb");
+    let t = issuer.mint_for(
+        &other_tenant,
+        &Cloud::PUBLIC,
+        "https://vault.azure.net",
+        Duration::from_secs(3600),
+    );
     let (status, _, body) = get(&w, &path, Some(t.as_str())).await;
     assert_eq!(status, 401);
     assert_eq!(
@@ -280,7 +363,12 @@ async fn tokens_for_another_audience_tenant_or_past_their_expiry_are_refused() {
          found https://sts.windows.net/2ac36096-05f9-482e-ae23-1bdb78adb0bb/."
     );
 
-    let short = issuer.mint_for(&w.app, &Cloud::PUBLIC, "https://vault.azure.net", Duration::from_secs(60));
+    let short = issuer.mint_for(
+        &w.app,
+        &Cloud::PUBLIC,
+        "https://vault.azure.net",
+        Duration::from_secs(60),
+    );
     let (status, _, _) = get(&w, &path, Some(short.as_str())).await;
     assert_eq!(status, 200, "valid before expiry");
     clock.advance(Duration::from_secs(61));
@@ -293,7 +381,12 @@ async fn tokens_for_another_audience_tenant_or_past_their_expiry_are_refused() {
 
     // Same claims signed by a key the vault does not trust.
     let forged_issuer = TokenIssuer::new(clock.clone()).expect("issuer");
-    let mut claims = forged_issuer.claims_for(&w.app, &Cloud::PUBLIC, "https://vault.azure.net", Duration::from_secs(60));
+    let mut claims = forged_issuer.claims_for(
+        &w.app,
+        &Cloud::PUBLIC,
+        "https://vault.azure.net",
+        Duration::from_secs(60),
+    );
     claims.exp += 3600;
     let token = forged_issuer.mint(&claims);
     let parts: Vec<&str> = token.as_str().split('.').collect();
@@ -308,9 +401,11 @@ async fn tokens_for_another_audience_tenant_or_past_their_expiry_are_refused() {
 #[tokio::test]
 async fn access_policies_refuse_unknown_principals_and_missing_permissions() {
     let w = World::start().await;
-    w.kv.set_secret(VAULT, "a", SecretSpec::new("x")).expect("seed");
+    w.kv.set_secret(VAULT, "a", SecretSpec::new("x"))
+        .expect("seed");
     let reader = Principal::new("reader");
-    w.kv.grant(VAULT, &reader, Permissions::secrets_get()).expect("grant");
+    w.kv.grant(VAULT, &reader, Permissions::secrets_get())
+        .expect("grant");
     let stranger = Principal::new("stranger");
 
     let token = w.kv.token_for(VAULT, &stranger).expect("token");
@@ -332,29 +427,45 @@ async fn access_policies_refuse_unknown_principals_and_missing_permissions() {
     assert_eq!(status, 200);
     let (status, _, body) = get(&w, "/secrets?api-version=7.4", Some(token.as_str())).await;
     assert_eq!(status, 403, "get does not imply list");
-    assert!(body["error"]["message"].as_str().expect("message").contains("does not have secrets list permission"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("does not have secrets list permission")
+    );
     let (status, _, _) = get(&w, "/certificates/a?api-version=7.4", Some(token.as_str())).await;
     assert_eq!(status, 403);
     // Permission is checked before existence: no probing of names.
-    let (status, _, _) = get(&w, "/keys/does-not-exist?api-version=7.4", Some(token.as_str())).await;
+    let (status, _, _) = get(
+        &w,
+        "/keys/does-not-exist?api-version=7.4",
+        Some(token.as_str()),
+    )
+    .await;
     assert_eq!(status, 403);
 }
 
 #[tokio::test]
 async fn rbac_assignments_at_object_scope_grant_exactly_one_object() {
     let w = World::start().await;
-    w.kv.create_vault(VaultSpec::new("rbacvault").authorization(AuthorizationModel::Rbac)).expect("vault");
-    w.kv.set_secret("rbacvault", "mine", SecretSpec::new("x")).expect("seed");
-    w.kv.set_secret("rbacvault", "theirs", SecretSpec::new("y")).expect("seed");
+    w.kv.create_vault(VaultSpec::new("rbacvault").authorization(AuthorizationModel::Rbac))
+        .expect("vault");
+    w.kv.set_secret("rbacvault", "mine", SecretSpec::new("x"))
+        .expect("seed");
+    w.kv.set_secret("rbacvault", "theirs", SecretSpec::new("y"))
+        .expect("seed");
     let pod = Principal::new("pod-identity");
     let role = Permissions::for_role("Key Vault Secrets User").expect("role");
-    w.kv.grant_object("rbacvault", &pod, role, ObjectKind::Secret, "mine").expect("grant");
+    w.kv.grant_object("rbacvault", &pod, role, ObjectKind::Secret, "mine")
+        .expect("grant");
     let token = w.kv.token_for("rbacvault", &pod).expect("token");
     let http = w.http();
     let fetch = |name: &str| {
-        http.get(format!("https://rbacvault.vault.azure.net/secrets/{name}/?api-version=7.4"))
-            .bearer_auth(token.as_str())
-            .send()
+        http.get(format!(
+            "https://rbacvault.vault.azure.net/secrets/{name}/?api-version=7.4"
+        ))
+        .bearer_auth(token.as_str())
+        .send()
     };
     let mine = fetch("mine").await.expect("request");
     assert_eq!(mine.status(), 200);
@@ -363,9 +474,18 @@ async fn rbac_assignments_at_object_scope_grant_exactly_one_object() {
     let body: Value = theirs.json().await.expect("json");
     assert_eq!(body["error"]["innererror"]["code"], "ForbiddenByRbac");
     let message = body["error"]["message"].as_str().expect("message");
-    assert!(message.contains("Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'"), "{message}");
-    assert!(message.contains("/vaults/rbacvault/secrets/theirs'"), "{message}");
-    assert!(message.contains("\r\n"), "RBAC messages use CRLF line breaks");
+    assert!(
+        message.contains("Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'"),
+        "{message}"
+    );
+    assert!(
+        message.contains("/vaults/rbacvault/secrets/theirs'"),
+        "{message}"
+    );
+    assert!(
+        message.contains("\r\n"),
+        "RBAC messages use CRLF line breaks"
+    );
 }
 
 #[tokio::test]
@@ -373,16 +493,30 @@ async fn disabled_secrets_are_forbidden_and_expired_ones_are_still_served() {
     let w = World::start().await;
     let past = std::time::SystemTime::now() - Duration::from_secs(86_400);
     let future = std::time::SystemTime::now() + Duration::from_secs(86_400);
-    w.kv.set_secret(VAULT, "old", SecretSpec::new("still-here").expires(past)).expect("seed");
-    w.kv.set_secret(VAULT, "early", SecretSpec::new("already-here").not_before(future)).expect("seed");
-    w.kv.set_secret(VAULT, "off", SecretSpec::new("x")).expect("seed");
-    w.kv.set_enabled(VAULT, ObjectKind::Secret, "off", None, false).expect("disable");
+    w.kv.set_secret(VAULT, "old", SecretSpec::new("still-here").expires(past))
+        .expect("seed");
+    w.kv.set_secret(
+        VAULT,
+        "early",
+        SecretSpec::new("already-here").not_before(future),
+    )
+    .expect("seed");
+    w.kv.set_secret(VAULT, "off", SecretSpec::new("x"))
+        .expect("seed");
+    w.kv.set_enabled(VAULT, ObjectKind::Secret, "off", None, false)
+        .expect("disable");
     let token = w.kv.token_for(VAULT, &w.app).expect("token");
 
     let (status, _, body) = get(&w, "/secrets/old/?api-version=7.4", Some(token.as_str())).await;
-    assert_eq!((status, body["value"].as_str()), (StatusCode::OK, Some("still-here")));
+    assert_eq!(
+        (status, body["value"].as_str()),
+        (StatusCode::OK, Some("still-here"))
+    );
     let (status, _, body) = get(&w, "/secrets/early/?api-version=7.4", Some(token.as_str())).await;
-    assert_eq!((status, body["value"].as_str()), (StatusCode::OK, Some("already-here")));
+    assert_eq!(
+        (status, body["value"].as_str()),
+        (StatusCode::OK, Some("already-here"))
+    );
     let (status, _, body) = get(&w, "/secrets/off/?api-version=7.4", Some(token.as_str())).await;
     assert_eq!(status, 403);
     assert_eq!(
@@ -392,7 +526,11 @@ async fn disabled_secrets_are_forbidden_and_expired_ones_are_still_served() {
     );
     // Disabled secrets are still listed.
     let (_, _, list) = get(&w, "/secrets?api-version=7.4", Some(token.as_str())).await;
-    let off = list["value"].as_array().expect("items").iter().find(|i| i["id"].as_str().is_some_and(|id| id.ends_with("/off")));
+    let off = list["value"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["id"].as_str().is_some_and(|id| id.ends_with("/off")));
     assert_eq!(off.expect("listed")["attributes"]["enabled"], false);
 }
 
@@ -408,9 +546,27 @@ async fn missing_objects_answer_key_vaults_not_found_bodies() {
             If you recently deleted this secret you may be able to recover it using the correct recovery command. \
             For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"}})
     );
-    let (_, _, body) = get(&w, "/certificates/nope/0123?api-version=7.4", Some(token.as_str())).await;
+    let (_, _, body) = get(
+        &w,
+        "/certificates/nope/0123?api-version=7.4",
+        Some(token.as_str()),
+    )
+    .await;
     assert_eq!(body["error"]["code"], "CertificateNotFound");
-    assert!(body["error"]["message"].as_str().expect("m").starts_with("A certificate with (name/id) nope/0123 "));
-    let (status, _, body) = get(&w, "/secrets/bad_name/?api-version=7.4", Some(token.as_str())).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("BadParameter")));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("m")
+            .starts_with("A certificate with (name/id) nope/0123 ")
+    );
+    let (status, _, body) = get(
+        &w,
+        "/secrets/bad_name/?api-version=7.4",
+        Some(token.as_str()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("BadParameter"))
+    );
 }
