@@ -43,6 +43,18 @@ pub struct Permissions {
     pub keys: BTreeSet<Operation>,
 }
 
+/// The display names of every built-in Key Vault RBAC role [`Permissions::for_role`] knows.
+pub const ROLES: &[&str] = &[
+    "Key Vault Administrator",
+    "Key Vault Secrets Officer",
+    "Key Vault Secrets User",
+    "Key Vault Certificate User",
+    "Key Vault Certificates Officer",
+    "Key Vault Crypto User",
+    "Key Vault Crypto Officer",
+    "Key Vault Reader",
+];
+
 impl Permissions {
     /// `get` and `list` on secrets, certificates and keys: what the akv2k8s controller needs.
     pub fn read_all() -> Self {
@@ -69,7 +81,8 @@ impl Permissions {
         p
     }
 
-    /// The permissions of a built-in Key Vault RBAC role, by its display name.
+    /// The permissions of a built-in Key Vault RBAC role, by its display name (one of
+    /// [`ROLES`], exact case).
     pub fn for_role(role: &str) -> Option<Self> {
         let gl: BTreeSet<_> = [Operation::Get, Operation::List].into();
         let list: BTreeSet<_> = [Operation::List].into();
@@ -215,5 +228,15 @@ mod tests {
             Operation::Get
         ));
         assert!(Permissions::for_role("Owner").is_none());
+    }
+
+    #[test]
+    fn every_listed_role_resolves() {
+        for role in ROLES {
+            assert!(Permissions::for_role(role).is_some(), "{role}");
+        }
+        let unique: BTreeSet<_> = ROLES.iter().collect();
+        assert_eq!(unique.len(), ROLES.len(), "a role is listed twice");
+        assert!(Permissions::for_role("key vault reader").is_none());
     }
 }

@@ -49,7 +49,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use access::{Grant, Operation, Permissions};
+pub use access::{Grant, Operation, Permissions, ROLES};
 pub use http::MAX_RESULTS;
 pub use seed::{CertificateFormat, CertificateSpec, KeySpec, SecretSpec, VaultSpec};
 pub use store::{AuthorizationModel, ObjectKind, valid_object_name};
@@ -250,6 +250,11 @@ impl KeyVaultFake {
     /// When no such vault exists.
     pub fn vault_url(&self, vault: &str) -> Result<String, FakeError> {
         self.with_vault(vault, |v| v.cloud.vault_url(&v.name))
+    }
+
+    /// Whether a vault exists, by name (any cloud) or by host, as the seeding API looks vaults up.
+    pub fn has_vault(&self, name_or_host: &str) -> bool {
+        self.with_vault(name_or_host, |_| ()).is_ok()
     }
 
     fn with_vault<T>(
