@@ -11,6 +11,10 @@
 //! * [`vault`]: the Azure Key Vault data plane over HTTPS, many vaults by `Host`, challenge
 //!   authentication, token checks (audience, tenant, principal, expiry), access policies and
 //!   RBAC down to one object, real error bodies, paging.
+//! * [`entra`]: the Entra ID token endpoint over HTTPS for every cloud's authority host: client
+//!   secrets, certificate assertions, workload identity federation, ROPC, Entra's error bodies.
+//! * [`imds`]: the IMDS managed identity endpoint over plain HTTP, and aad-pod-identity's NMI
+//!   (assignment window, unbound pods) in front of it.
 //! * [`certs`]: the certificate factory (RSA and ECDSA chains, PEM bundles in any order, PFX
 //!   legacy and modern, openssl-made fixtures) and the CA behind the fakes' TLS.
 //! * [`token`]: Entra-shaped JWT access tokens signed by a testkit key.
@@ -50,11 +54,14 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod apiserver;
 pub mod certs;
 pub mod clock;
 pub mod cloud;
+pub mod entra;
 pub mod faults;
 pub mod fixtures;
+pub mod imds;
 pub mod server;
 pub mod token;
 pub mod vault;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -30,6 +30,8 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 /// A request as a fake sees it.
 #[derive(Clone)]
 pub struct FakeRequest {
+    /// The client's address (loopback; tests may bind `127.0.0.x` to play several pods).
+    pub peer: SocketAddr,
     /// Method.
     pub method: Method,
     /// Lower-case host from the `Host` header, without port.
@@ -82,14 +84,16 @@ impl FakeRequest {
 }
 
 /// A fake's answer.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Reply {
     /// Status.
     pub status: StatusCode,
     /// Extra headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Body.
+    /// Body (sent first when `stream` is set).
     pub body: Bytes,
+    /// Chunks sent after `body` until the sender is dropped (watch streams).
+    pub stream: Option<tokio::sync::mpsc::Receiver<Bytes>>,
     /// Outcome for the request log.
     pub outcome: Outcome,
     /// Object id of the authenticated caller.
@@ -106,6 +110,7 @@ impl Reply {
                 HeaderValue::from_static("application/json; charset=utf-8"),
             )],
             body: Bytes::from(body.to_string()),
+            stream: None,
             outcome,
             principal: None,
         }
@@ -229,11 +234,12 @@ pub async fn serve<S: Service>(
                 a = listener.accept() => a,
                 _ = stop_rx.wait_for(|s| *s) => break,
             };
-            let Ok((tcp, _)) = accepted else { continue };
+            let Ok((tcp, peer)) = accepted else { continue };
             let _ = tcp.set_nodelay(true);
             let conn = Connection {
                 service: service.clone(),
                 parts: parts.clone(),
+                peer,
             };
             let transport = transport.clone();
             let stop = stopped.clone();
@@ -256,6 +262,7 @@ pub async fn serve<S: Service>(
 struct Connection<S> {
     service: Arc<S>,
     parts: ServerParts,
+    peer: SocketAddr,
 }
 
 /// The error that makes hyper close a connection without answering.
@@ -290,7 +297,7 @@ impl<S: Service> Connection<S> {
     async fn answer(
         &self,
         req: http::Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, DropConnection> {
+    ) -> Result<Response<ReplyBody>, DropConnection> {
         let at = self.parts.clock.now();
         let (head, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
@@ -306,6 +313,7 @@ impl<S: Service> Connection<S> {
         let host = strip_port(host).to_ascii_lowercase();
         let raw_query = head.uri.query().unwrap_or_default().to_owned();
         let request = FakeRequest {
+            peer: self.peer,
             method: head.method.clone(),
             host,
             path: head.uri.path().to_owned(),
@@ -356,7 +364,11 @@ impl<S: Service> Connection<S> {
             reply.principal.clone(),
         );
 
-        let mut response = Response::new(Full::new(reply.body));
+        let body = ReplyBody {
+            first: Some(reply.body).filter(|b| !b.is_empty()),
+            rest: reply.stream,
+        };
+        let mut response = Response::new(body);
         *response.status_mut() = reply.status;
         for (name, value) in reply.headers {
             response.headers_mut().append(name, value);
@@ -384,6 +396,45 @@ impl<S: Service> Connection<S> {
             principal,
             user_agent: req.header("user-agent").map(str::to_owned),
         });
+    }
+}
+
+/// A response body: a first chunk, then chunks from a channel until it closes.
+pub struct ReplyBody {
+    first: Option<Bytes>,
+    rest: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+}
+
+impl hyper::body::Body for ReplyBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(hyper::body::Frame::data(first))));
+        }
+        match self.rest.as_mut() {
+            None => Poll::Ready(None),
+            Some(rx) => rx
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match (&self.first, &self.rest) {
+            (Some(b), None) => hyper::body::SizeHint::with_exact(b.len() as u64),
+            (None, None) => hyper::body::SizeHint::with_exact(0),
+            _ => hyper::body::SizeHint::default(),
+        }
     }
 }
 

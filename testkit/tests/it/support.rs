@@ -220,3 +220,262 @@ pub fn assert_conforms(example: &serde_json::Value, actual: &serde_json::Value, 
         _ => panic!("{path}: expected the type of {example}, got {actual}"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Identity fakes (Entra ID, IMDS / NMI): shared setup for `entra.rs` and `imds.rs`.
+
+/// Key Vault, Entra and IMDS fakes sharing one clock, token issuer and CA, with vault
+/// `accvault` (default tenant, public cloud) and `chinavault` (China cloud).
+pub struct IdentityWorld {
+    pub kv: KeyVaultFake,
+    pub entra: testkit::entra::EntraFake,
+    pub clock: Clock,
+}
+
+impl IdentityWorld {
+    pub async fn start() -> IdentityWorld {
+        Self::start_with_clock(Clock::system()).await
+    }
+
+    pub async fn start_with_clock(clock: Clock) -> IdentityWorld {
+        testkit::install_crypto_provider();
+        let issuer = Arc::new(TokenIssuer::new(clock.clone()).expect("issuer"));
+        let ca = Arc::new(testkit::certs::TestCa::new().expect("CA"));
+        let kv = KeyVaultFake::start(KeyVaultOptions {
+            clock: Some(clock.clone()),
+            issuer: Some(issuer.clone()),
+            ca: Some(ca.clone()),
+        })
+        .await
+        .expect("start the Key Vault fake");
+        kv.create_vault(VaultSpec::new(VAULT)).expect("vault");
+        kv.create_vault(VaultSpec::new("chinavault").cloud(Cloud::CHINA))
+            .expect("china vault");
+        let entra = testkit::entra::EntraFake::start(testkit::entra::EntraOptions {
+            clock: Some(clock.clone()),
+            issuer: Some(issuer),
+            ca: Some(ca),
+            token_lifetime: None,
+        })
+        .await
+        .expect("start the Entra fake");
+        IdentityWorld { kv, entra, clock }
+    }
+
+    /// An IMDS (or NMI) fake on the same clock and issuer.
+    pub async fn imds(&self, mode: testkit::imds::ImdsMode) -> testkit::imds::ImdsFake {
+        testkit::imds::ImdsFake::start(testkit::imds::ImdsOptions {
+            clock: Some(self.clock.clone()),
+            issuer: Some(self.kv.issuer().clone()),
+            mode,
+            ..Default::default()
+        })
+        .await
+        .expect("start the IMDS fake")
+    }
+
+    /// A reqwest client reaching every vault and every authority host by its real name.
+    pub fn http(&self) -> reqwest::Client {
+        let mut b = reqwest::Client::builder()
+            .tls_certs_only([
+                reqwest::Certificate::from_pem(self.kv.ca_pem().as_bytes()).expect("CA PEM")
+            ]);
+        for (host, addr) in self
+            .kv
+            .resolve_overrides()
+            .into_iter()
+            .chain(self.entra.resolve_overrides())
+        {
+            b = b.resolve(&host, addr);
+        }
+        b.build().expect("reqwest client")
+    }
+
+    /// Azure SDK client options using [`IdentityWorld::http`] as transport, no retries.
+    pub fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            transport: Some(Transport::new(Arc::new(self.http()))),
+            retry: no_retry(),
+            ..Default::default()
+        }
+    }
+
+    /// Reads secret `name` of `vault_url` with `cred` through the official `SecretClient`.
+    pub async fn read_secret(
+        &self,
+        vault_url: &str,
+        cred: Arc<dyn TokenCredential>,
+        name: &str,
+    ) -> azure_core::Result<Option<String>> {
+        let options = SecretClientOptions {
+            client_options: self.client_options(),
+            ..Default::default()
+        };
+        let client = SecretClient::new(vault_url, cred, Some(options))?;
+        Ok(client.get_secret(name, None).await?.into_model()?.value)
+    }
+}
+
+/// Sends every request to `to` instead of the URL's host (scheme `http`), through a reqwest
+/// client that may bind a local address: how a test reaches the hard-coded IMDS address.
+#[derive(Debug)]
+pub struct RedirectTransport {
+    to: std::net::SocketAddr,
+    inner: reqwest::Client,
+}
+
+impl RedirectTransport {
+    /// Redirects to `to`; requests leave from `local` when given (to play a pod IP).
+    pub fn new(to: std::net::SocketAddr, local: Option<std::net::IpAddr>) -> Arc<Self> {
+        let inner = reqwest::Client::builder()
+            .local_address(local)
+            .build()
+            .expect("reqwest client");
+        Arc::new(Self { to, inner })
+    }
+}
+
+#[async_trait::async_trait]
+impl azure_core::http::HttpClient for RedirectTransport {
+    async fn execute_request(
+        &self,
+        request: &azure_core::http::Request,
+    ) -> azure_core::Result<azure_core::http::AsyncRawResponse> {
+        let mut redirected = request.clone();
+        let url = redirected.url_mut();
+        let _ = url.set_scheme("http");
+        let _ = url.set_ip_host(self.to.ip());
+        let _ = url.set_port(Some(self.to.port()));
+        self.inner.execute_request(&redirected).await
+    }
+}
+
+/// A self-signed RSA client certificate on the checked-in client key
+/// (`RsaFixtureKey::Client`), and that key for signing assertions.
+pub fn client_certificate(cn: &str) -> (testkit::certs::Cert, Arc<ring::signature::RsaKeyPair>) {
+    let pem = testkit::certs::RsaFixtureKey::Client.pem();
+    let key = rcgen::KeyPair::from_pem_and_sign_algo(pem, &rcgen::PKCS_RSA_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let cert = params.self_signed(&key).expect("self-signed");
+    (
+        testkit::certs::Cert::from_der(cert.der()),
+        Arc::new(rsa_key(testkit::certs::RsaFixtureKey::Client)),
+    )
+}
+
+/// A checked-in RSA key as a ring signing key.
+pub fn rsa_key(which: testkit::certs::RsaFixtureKey) -> ring::signature::RsaKeyPair {
+    let der = pem::parse(which.pem()).expect("PEM");
+    ring::signature::RsaKeyPair::from_pkcs8(der.contents()).expect("PKCS#8 RSA key")
+}
+
+/// Base64url without padding.
+pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Signs `header.claims` with `key` (RS256) into a compact JWS.
+pub fn sign_rs256(
+    key: &ring::signature::RsaKeyPair,
+    header: &serde_json::Value,
+    claims: &serde_json::Value,
+) -> String {
+    let input = format!(
+        "{}.{}",
+        b64url(header.to_string()),
+        b64url(claims.to_string())
+    );
+    let mut sig = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .expect("sign");
+    format!("{input}.{}", b64url(sig))
+}
+
+/// A client assertion as azure_identity's own certificate credential writes it: RS256, `x5t`
+/// in *standard* base64, `aud` = the token endpoint, `iss` = `sub` = client id, 10 minutes.
+#[derive(Clone)]
+pub struct CertificateAssertion {
+    pub key: Arc<ring::signature::RsaKeyPair>,
+    pub cert: testkit::certs::Cert,
+    pub client_id: String,
+    pub audience: String,
+    pub clock: Clock,
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for CertificateAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAssertion")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAssertion {
+    pub fn sign(&self) -> String {
+        use base64::Engine as _;
+        let now = self.clock.unix_seconds();
+        let header = serde_json::json!({
+            "alg": "RS256",
+            "typ": "JWT",
+            "x5t": base64::engine::general_purpose::STANDARD.encode(self.cert.sha1_thumbprint()),
+        });
+        let claims = serde_json::json!({
+            "aud": self.audience,
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "jti": testkit::token::derived_guid("jti", &now.to_string()),
+            "nbf": now,
+            "exp": now + 600,
+        });
+        sign_rs256(&self.key, &header, &claims)
+    }
+}
+
+#[async_trait::async_trait]
+impl azure_identity::ClientAssertion for CertificateAssertion {
+    async fn secret(
+        &self,
+        _options: Option<azure_core::http::ClientMethodOptions<'_>>,
+    ) -> azure_core::Result<String> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self.sign())
+    }
+}
+
+/// Walks an error's source chain and returns every HTTP status an `azure_core::Error` in it
+/// carries.
+pub fn http_statuses(err: &azure_core::Error) -> Vec<u16> {
+    let mut found = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(az) = e.downcast_ref::<azure_core::Error>()
+            && let Some(s) = az.http_status()
+        {
+            found.push(u16::from(s));
+        }
+        cur = e.source();
+    }
+    found
+}
+
+/// An error's message with its whole source chain.
+pub fn error_text(err: &azure_core::Error) -> String {
+    let mut text = err.to_string();
+    let mut cur = std::error::Error::source(err);
+    while let Some(e) = cur {
+        text.push_str(" | ");
+        text.push_str(&e.to_string());
+        cur = e.source();
+    }
+    text
+}
