@@ -13,8 +13,12 @@ pub fn merge_patch(target: &mut Value, p: &Value) {
 /// JSON patch; failures are 422 like the real server's.
 pub fn json_patch(target: &mut Value, p: &Value) -> Result<(), ApiError> {
     patch::json_patch(target, p).map_err(|e| ApiError {
-        code: 422,
-        reason: "Invalid",
+        code: e.status_code(),
+        reason: if e.status_code() == 400 {
+            "BadRequest"
+        } else {
+            "Invalid"
+        },
         message: format!("the server rejected our request due to an error in our request: {e}"),
         details: None,
     })

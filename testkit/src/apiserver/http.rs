@@ -424,11 +424,18 @@ impl State {
         }))
     }
 
-    fn create(
+    fn create(&self, target: &Target, body: Value, req: &FakeRequest) -> Result<Value, ApiError> {
+        self.create_as(target, body, req, WriteKind::Create)
+    }
+
+    /// Creates an object; `kind` is `Apply` when server-side apply creates it (its
+    /// managedFields are already set).
+    fn create_as(
         &self,
         target: &Target,
         mut body: Value,
         req: &FakeRequest,
+        kind: WriteKind,
     ) -> Result<Value, ApiError> {
         check_type(target, &body)?;
         let ns = match (&target.namespace, body["metadata"]["namespace"].as_str()) {
@@ -487,16 +494,7 @@ impl State {
             return Err(ApiError::already_exists(&target.rt, &name));
         }
         let manager = field_manager(req, "create");
-        let stored = self.write(
-            &mut inner,
-            target,
-            key,
-            body,
-            None,
-            WriteKind::Create,
-            &manager,
-            req,
-        )?;
+        let stored = self.write(&mut inner, target, key, body, None, kind, &manager, req)?;
         Ok(Self::present(target, &stored))
     }
 
@@ -585,7 +583,7 @@ impl State {
             let created = old.is_none();
             if created {
                 drop(inner);
-                let obj = self.create(target, applied, req)?;
+                let obj = self.create_as(target, applied, req, WriteKind::Apply)?;
                 return Ok((StatusCode::CREATED, obj));
             }
             let kind = if target.sub.is_some() {

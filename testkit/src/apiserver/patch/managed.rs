@@ -109,7 +109,7 @@ pub fn conflict_status(err: &ApplyError) -> Value {
                 .iter()
                 .map(|c| {
                     json!({
-                        "type": "FieldManagerConflict",
+                        "reason": "FieldManagerConflict",
                         "message": format!("conflict with {}", c.manager_display()),
                         "field": c.field,
                     })

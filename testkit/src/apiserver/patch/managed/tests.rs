@@ -79,7 +79,7 @@ fn applying_another_managers_field_with_a_different_value_conflicts_and_changes_
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": "Apply failed with 1 conflict: conflict with \"owner\": .data.password",
             "reason": "Conflict",
-            "details": {"causes": [{"type": "FieldManagerConflict", "message": "conflict with \"owner\"", "field": ".data.password"}]},
+            "details": {"causes": [{"reason": "FieldManagerConflict", "message": "conflict with \"owner\"", "field": ".data.password"}]},
             "code": 409
         })
     );
