@@ -35,6 +35,7 @@
 mod controllers;
 mod fields;
 mod http;
+mod ids;
 mod openapi;
 pub mod patch;
 mod resources;
@@ -44,6 +45,7 @@ mod store;
 mod table;
 mod validate;
 mod watch;
+mod write;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -141,7 +143,7 @@ impl ApiServerFake {
         for ns in INITIAL_NAMESPACES {
             let rv = store.next_rv();
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-                "name": ns, "uid": http::random_uid(), "creationTimestamp": now, "resourceVersion": rv.to_string(),
+                "name": ns, "uid": ids::random_uid(), "creationTimestamp": now, "resourceVersion": rv.to_string(),
                 "labels": {"kubernetes.io/metadata.name": ns}},
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
             let key = store::Key {

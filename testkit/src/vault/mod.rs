@@ -42,6 +42,7 @@
 mod access;
 mod http;
 mod seed;
+mod spec;
 mod store;
 
 use std::collections::BTreeMap;
@@ -51,7 +52,7 @@ use std::time::Duration;
 
 pub use access::{Grant, Operation, Permissions, ROLES};
 pub use http::MAX_RESULTS;
-pub use seed::{CertificateFormat, CertificateSpec, KeySpec, SecretSpec, VaultSpec};
+pub use spec::{CertificateFormat, CertificateSpec, KeySpec, SecretSpec, VaultSpec};
 pub use store::{AuthorizationModel, ObjectKind, valid_object_name};
 
 use crate::certs::{CertError, TestCa};
