@@ -11,8 +11,9 @@ Key Vault, Entra ID), load the AzureKeyVaultSecret examples and the vault fixtur
 examples/, run the real controller against them, rotate a Key Vault value and show the
 Secret following it, printing each step with its duration and the calls it cost.
 
-The Key Vault fake and the certificate factory exist today (crate testkit, run
-`cargo test -p testkit`); the controller and this demo arrive with their issues.";
+The fakes exist today (crate testkit: Key Vault, Entra ID, IMDS/NMI, the Kubernetes API
+server, the certificate factory; run `cargo test -p testkit`); the controller and this demo
+arrive with their issues.";
 
 fn main() -> ExitCode {
     let version = env!("CARGO_PKG_VERSION");
