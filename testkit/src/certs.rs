@@ -38,7 +38,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
-use ring::rand::SecureRandom as _;
 use rustls_pki_types::PrivatePkcs8KeyDer;
 
 pub use ca::{ServerIdentity, TestCa};
@@ -566,10 +565,7 @@ fn dn(cn: &str) -> DistinguishedName {
 }
 
 fn random_serial() -> Result<SerialNumber> {
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| CertError::Random)?;
+    let mut bytes = crate::ids::try_random_bytes::<16>().ok_or(CertError::Random)?;
     bytes[0] &= 0x7f; // positive INTEGER
     Ok(SerialNumber::from_slice(&bytes))
 }

@@ -56,7 +56,7 @@ impl Clock {
 
     /// A manual clock starting at `secs` seconds after the Unix epoch.
     pub fn manual_at_unix(secs: u64) -> Self {
-        Self::manual_at(UNIX_EPOCH + Duration::from_secs(secs))
+        Self::manual_at(from_unix_seconds(secs))
     }
 
     /// Whether this clock only moves when a test advances it.
@@ -74,10 +74,7 @@ impl Clock {
 
     /// The current time as whole seconds since the Unix epoch (Key Vault's and JWT's unit).
     pub fn unix_seconds(&self) -> u64 {
-        self.now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default()
+        unix_seconds(self.now())
     }
 
     /// Moves a manual clock forward and wakes every fake waiting on it.
@@ -111,18 +108,29 @@ impl Clock {
 /// Formats `t` as RFC 3339 in UTC with whole seconds (`2026-12-03T14:10:23Z`), as Kubernetes
 /// writes timestamps.
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
+    let (y, mo, d, h, mi, s) = civil_from_unix(unix_seconds(t));
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Whole seconds from the Unix epoch to `t` (0 before 1970).
+pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The instant `secs` seconds after the Unix epoch.
+pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// Civil date and time (UTC) of Unix seconds: (year, month, day, hour, minute, second).
+pub(crate) fn civil_from_unix(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    // Both fit: days < 2^64 / 86 400 < 2^63, rem < 86 400.
+    let (y, mo, d) = civil_from_days(days as i64);
+    let rem = rem as u32;
+    (y, mo, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -136,6 +144,83 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of `civil_from_days`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix seconds of an RFC 3339 date-time `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` (fractions
+/// are dropped, as Key Vault and Kubernetes keep seconds).
+///
+/// # Errors
+///
+/// A fixed description of what is wrong (shape, a field out of range, before 1970).
+pub(crate) fn parse_rfc3339(s: &str) -> Result<u64, &'static str> {
+    const SHAPE: &str = "not of the form YYYY-MM-DDTHH:MM:SSZ";
+    let digits = |from: usize, len: usize| -> Result<i64, &'static str> {
+        let part = s.get(from..from + len).ok_or(SHAPE)?;
+        if !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SHAPE);
+        }
+        part.parse().map_err(|_| SHAPE)
+    };
+    let sep = |at: usize, allowed: &[u8]| match s.as_bytes().get(at) {
+        Some(b) if allowed.contains(b) => Ok(()),
+        _ => Err(SHAPE),
+    };
+    let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+    let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+    sep(4, b"-")?;
+    sep(7, b"-")?;
+    sep(10, b"Tt")?;
+    sep(13, b":")?;
+    sep(16, b":")?;
+    let mut rest = s.get(19..).ok_or(SHAPE)?;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = frac.get(n..).filter(|_| n > 0).ok_or(SHAPE)?;
+    }
+    let zone = s.len() - rest.len();
+    let offset = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (digits(zone + 1, 2)?, digits(zone + 4, 2)?);
+            if h > 23 || m > 59 {
+                return Err("an offset out of range");
+            }
+            if *sign == b'+' {
+                h * 3600 + m * 60
+            } else {
+                -(h * 3600 + m * 60)
+            }
+        }
+        _ => return Err(SHAPE),
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err("a month out of range"),
+    };
+    if !(1..=month_days).contains(&day) {
+        return Err("a day out of range for its month");
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err("a time of day out of range (leap seconds are not accepted)");
+    }
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    u64::try_from(secs).map_err(|_| "before 1970")
 }
 
 impl Default for Clock {
@@ -189,6 +274,15 @@ mod tests {
     }
 
     #[test]
+    fn formatting_and_parsing_round_trip() {
+        for secs in [0, 951_782_400, 1_493_938_410, 1_709_164_800, 4_102_444_799] {
+            let t = from_unix_seconds(secs);
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Ok(secs), "{}", rfc3339(t));
+            assert_eq!(unix_seconds(t), secs);
+        }
+    }
+
+    #[test]
     fn clones_share_time() {
         let a = Clock::manual_at_unix(5);
         let b = a.clone();
@@ -196,5 +290,53 @@ mod tests {
         assert_eq!(b.unix_seconds(), 8);
         assert!(b.is_manual());
         assert!(!Clock::system().is_manual());
+    }
+
+    #[test]
+    fn rfc3339_times_parse_to_unix_seconds() {
+        for (text, expected) in [
+            ("1970-01-01T00:00:00Z", Ok(0)),
+            ("2030-01-31T12:00:00Z", Ok(1_896_091_200)),
+            ("2030-01-31t12:00:00z", Ok(1_896_091_200)),
+            ("2030-01-31T12:00:00.999Z", Ok(1_896_091_200)),
+            ("2030-01-31T13:30:00+01:30", Ok(1_896_091_200)),
+            ("2030-01-31T10:00:00-02:00", Ok(1_896_091_200)),
+            ("2024-02-29T00:00:00Z", Ok(1_709_164_800)),
+            ("2000-03-01T00:00:00Z", Ok(951_868_800)),
+            (
+                "2023-02-29T00:00:00Z",
+                Err("a day out of range for its month"),
+            ),
+            ("2030-13-01T00:00:00Z", Err("a month out of range")),
+            (
+                "2030-01-01T24:00:00Z",
+                Err("a time of day out of range (leap seconds are not accepted)"),
+            ),
+            ("1969-12-31T23:59:59Z", Err("before 1970")),
+            ("2030-01-01", Err("not of the form YYYY-MM-DDTHH:MM:SSZ")),
+            (
+                "2030-01-01T00:00:00",
+                Err("not of the form YYYY-MM-DDTHH:MM:SSZ"),
+            ),
+            (
+                "2030-01-01T00:00:00.Z",
+                Err("not of the form YYYY-MM-DDTHH:MM:SSZ"),
+            ),
+            (
+                "2030-01-01T00:00:00+0100",
+                Err("not of the form YYYY-MM-DDTHH:MM:SSZ"),
+            ),
+            (
+                "+030-01-01T00:00:00Z",
+                Err("not of the form YYYY-MM-DDTHH:MM:SSZ"),
+            ),
+            (
+                "2030-01-01T00:00:00Zé",
+                Err("not of the form YYYY-MM-DDTHH:MM:SSZ"),
+            ),
+            ("1700000000", Err("not of the form YYYY-MM-DDTHH:MM:SSZ")),
+        ] {
+            assert_eq!(parse_rfc3339(text), expected, "{text}");
+        }
     }
 }

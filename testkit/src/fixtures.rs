@@ -50,7 +50,6 @@
 mod apply;
 mod error;
 mod plan;
-mod time;
 
 #[cfg(test)]
 mod tests;

@@ -60,7 +60,7 @@ use serde_json::json;
 use crate::clock::Clock;
 use crate::cloud::Cloud;
 use crate::faults::{Faults, Outcome, RequestLog, lock};
-use crate::server::{FakeRequest, Reply, ServerHandle, ServerParts, Service, Transport, serve};
+use crate::server::{Endpoint, FakeRequest, Reply, Service, issuer_or_new};
 use crate::token::{IssuerKeyError, Principal, TokenIssuer};
 
 /// The path of the token endpoint.
@@ -246,14 +246,13 @@ struct ImdsService {
 /// A running IMDS (or NMI) fake. Dropping it stops the server.
 pub struct ImdsFake {
     service: Arc<ImdsService>,
-    server: ServerHandle,
-    parts: ServerParts,
+    endpoint: Endpoint<()>,
 }
 
 impl fmt::Debug for ImdsFake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImdsFake")
-            .field("addr", &self.server.addr())
+            .field("addr", &self.addr())
             .field("mode", &self.service.mode)
             .finish_non_exhaustive()
     }
@@ -267,10 +266,7 @@ impl ImdsFake {
     /// When the listener cannot be bound or the token issuer cannot be made.
     pub async fn start(opts: ImdsOptions) -> Result<Self, ImdsError> {
         let clock = opts.clock.unwrap_or_default();
-        let issuer = match opts.issuer {
-            Some(i) => i,
-            None => Arc::new(TokenIssuer::new(clock.clone()).map_err(ImdsError::Issuer)?),
-        };
+        let issuer = issuer_or_new(opts.issuer, &clock).map_err(ImdsError::Issuer)?;
         let service = Arc::new(ImdsService {
             issuer,
             cloud: opts.cloud.unwrap_or(Cloud::PUBLIC),
@@ -286,24 +282,15 @@ impl ImdsFake {
                     .collect(),
             ),
         });
-        let parts = ServerParts {
-            faults: Arc::default(),
-            log: Arc::default(),
-            clock,
-        };
-        let server = serve(service.clone(), Transport::Plain, parts.clone())
+        let endpoint = Endpoint::plain(service.clone(), clock)
             .await
             .map_err(ImdsError::Bind)?;
-        Ok(Self {
-            service,
-            server,
-            parts,
-        })
+        Ok(Self { service, endpoint })
     }
 
     /// The loopback address.
     pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.endpoint.addr()
     }
 
     /// The token endpoint URL (`http://127.0.0.1:<port>/metadata/identity/oauth2/token`), for
@@ -314,7 +301,7 @@ impl ImdsFake {
 
     /// The clock.
     pub fn clock(&self) -> &Clock {
-        &self.parts.clock
+        self.endpoint.clock()
     }
 
     /// The token issuer.
@@ -324,12 +311,12 @@ impl ImdsFake {
 
     /// Fault injection.
     pub fn faults(&self) -> &Faults {
-        &self.parts.faults
+        self.endpoint.faults()
     }
 
     /// Every request answered; issued tokens carry the identity's object id as principal.
     pub fn log(&self) -> &RequestLog {
-        &self.parts.log
+        self.endpoint.log()
     }
 
     /// Assigns an identity to the VM (IMDS mode).
@@ -361,7 +348,7 @@ impl ImdsFake {
 
     /// Stops the server (also done on drop).
     pub fn shutdown(&self) {
-        self.server.shutdown();
+        self.endpoint.shutdown();
     }
 }
 

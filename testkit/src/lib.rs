@@ -66,6 +66,9 @@ pub mod server;
 pub mod token;
 pub mod vault;
 
+mod ids;
+mod jws;
+
 /// Installs rustls' ring provider as the process default, once. reqwest built without a
 /// provider (as in this workspace) panics without it; every test and `main` calls this first.
 pub fn install_crypto_provider() {

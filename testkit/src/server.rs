@@ -6,6 +6,9 @@
 //! plus the body its real counterpart sends for an injected status. The server applies the
 //! faults first (latency on the testkit clock, a status, or a dropped connection), then asks the
 //! service, then logs the request.
+//!
+//! Each fake's handle holds an `Endpoint`: the running server with its faults, request log
+//! and clock, and the CA behind its serving certificate.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,9 +23,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::certs::ServerIdentity;
+use crate::certs::{CertError, ServerIdentity, TestCa};
 use crate::clock::Clock;
 use crate::faults::{FaultAction, Faults, Outcome, RequestKey, RequestLog, RequestRecord};
+use crate::token::{IssuerKeyError, TokenIssuer};
 
 /// Largest request body a fake reads.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -257,6 +261,157 @@ pub async fn serve<S: Service>(
         }
     });
     Ok(ServerHandle { addr, stop })
+}
+
+/// What every fake's handle shares: the running server, its faults, log and clock, and the CA
+/// behind its serving certificate (`C = ()` for plain HTTP). The fakes delegate their
+/// accessors here.
+#[derive(Debug)]
+pub(crate) struct Endpoint<C = Arc<TestCa>> {
+    server: ServerHandle,
+    parts: ServerParts,
+    ca: C,
+}
+
+/// Why an [`Endpoint`] did not start; each fake maps it onto its own error type.
+#[derive(Debug)]
+pub(crate) enum StartError {
+    /// The CA or the serving certificate could not be made.
+    Cert(CertError),
+    /// rustls rejected the serving identity.
+    Tls(rustls::Error),
+    /// Binding the listener failed.
+    Bind(std::io::Error),
+}
+
+impl StartError {
+    /// The fake's own error for this one.
+    pub(crate) fn into_error<E>(
+        self,
+        cert: impl FnOnce(CertError) -> E,
+        tls: impl FnOnce(rustls::Error) -> E,
+        bind: impl FnOnce(std::io::Error) -> E,
+    ) -> E {
+        match self {
+            StartError::Cert(e) => cert(e),
+            StartError::Tls(e) => tls(e),
+            StartError::Bind(e) => bind(e),
+        }
+    }
+}
+
+/// The token issuer a fake was given, or a new one on `clock`.
+///
+/// # Errors
+///
+/// When a new issuer's checked-in key cannot be read.
+pub(crate) fn issuer_or_new(
+    issuer: Option<Arc<TokenIssuer>>,
+    clock: &Clock,
+) -> Result<Arc<TokenIssuer>, IssuerKeyError> {
+    match issuer {
+        Some(i) => Ok(i),
+        None => TokenIssuer::new(clock.clone()).map(Arc::new),
+    }
+}
+
+/// `(host, addr)` pairs as `AKV2K8S_RESOLVE` takes them: `host=addr:port` joined by `,`.
+pub(crate) fn resolve_env(overrides: &[(String, SocketAddr)]) -> String {
+    overrides
+        .iter()
+        .map(|(h, a)| format!("{h}={a}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn fresh_parts(clock: Clock) -> ServerParts {
+    ServerParts {
+        faults: Arc::default(),
+        log: Arc::default(),
+        clock,
+    }
+}
+
+impl Endpoint {
+    /// Serves `service` over HTTPS on `127.0.0.1:0` with a certificate for `names` from `ca`
+    /// (default: a new CA), with no faults and an empty log on `clock`.
+    pub(crate) async fn tls<S: Service>(
+        service: Arc<S>,
+        clock: Clock,
+        ca: Option<Arc<TestCa>>,
+        names: &[&str],
+    ) -> Result<Self, StartError> {
+        let ca = match ca {
+            Some(ca) => ca,
+            None => Arc::new(TestCa::new().map_err(StartError::Cert)?),
+        };
+        let identity = ca.issue_server(names).map_err(StartError::Cert)?;
+        let transport = Transport::tls(identity).map_err(StartError::Tls)?;
+        let parts = fresh_parts(clock);
+        let server = serve(service, transport, parts.clone())
+            .await
+            .map_err(StartError::Bind)?;
+        Ok(Self { server, parts, ca })
+    }
+
+    /// The CA that signed the serving certificate.
+    pub(crate) fn ca(&self) -> &Arc<TestCa> {
+        &self.ca
+    }
+
+    /// The CA certificate as PEM.
+    pub(crate) fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+}
+
+impl Endpoint<()> {
+    /// Serves `service` over plain HTTP on `127.0.0.1:0`, with no faults and an empty log on
+    /// `clock`.
+    pub(crate) async fn plain<S: Service>(service: Arc<S>, clock: Clock) -> std::io::Result<Self> {
+        let parts = fresh_parts(clock);
+        let server = serve(service, Transport::Plain, parts.clone()).await?;
+        Ok(Self {
+            server,
+            parts,
+            ca: (),
+        })
+    }
+}
+
+impl<C> Endpoint<C> {
+    /// The loopback address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// The clock.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.parts.clock
+    }
+
+    /// Fault injection.
+    pub(crate) fn faults(&self) -> &Faults {
+        &self.parts.faults
+    }
+
+    /// Every request answered.
+    pub(crate) fn log(&self) -> &RequestLog {
+        &self.parts.log
+    }
+
+    /// `(host, addr)` for each of `hosts`: what a client's resolve override must map.
+    pub(crate) fn resolve_overrides(
+        &self,
+        hosts: impl IntoIterator<Item = String>,
+    ) -> Vec<(String, SocketAddr)> {
+        hosts.into_iter().map(|h| (h, self.addr())).collect()
+    }
+
+    /// Stops the server (also done on drop).
+    pub(crate) fn shutdown(&self) {
+        self.server.shutdown();
+    }
 }
 
 struct Connection<S> {

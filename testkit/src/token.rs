@@ -20,15 +20,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{self, KeyPair as _, RsaKeyPair};
 use serde::{Deserialize, Serialize};
 
 use crate::certs::RsaFixtureKey;
 use crate::clock::Clock;
 use crate::cloud::Cloud;
+use crate::jws::{self, Rs256Key};
 
 /// The tenant testkit principals live in unless told otherwise.
 pub const DEFAULT_TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -75,18 +72,9 @@ impl Principal {
 /// A GUID-shaped id derived from `kind` and `name` (stable across runs).
 pub fn derived_guid(kind: &str, name: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, format!("{kind}:{name}").as_bytes());
-    let h: String = d.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d.as_ref()[..16]);
+    crate::ids::guid(b)
 }
 
 /// The claims of a testkit access token (a subset of Entra's v1 access token).
@@ -151,10 +139,9 @@ pub enum TokenError {
 
 /// Signs and verifies testkit access tokens with the checked-in RSA token-signing key.
 pub struct TokenIssuer {
-    key: RsaKeyPair,
+    key: Rs256Key,
     kid: String,
     clock: Clock,
-    rng: SystemRandom,
 }
 
 impl fmt::Debug for TokenIssuer {
@@ -177,23 +164,9 @@ impl TokenIssuer {
     ///
     /// If the checked-in key cannot be parsed (a broken checkout).
     pub fn new(clock: Clock) -> Result<Self, IssuerKeyError> {
-        let pem = pem::parse(RsaFixtureKey::TokenSigning.pem())
-            .map_err(|e| IssuerKeyError(e.to_string()))?;
-        let key =
-            RsaKeyPair::from_pkcs8(pem.contents()).map_err(|e| IssuerKeyError(e.to_string()))?;
-        let kid = URL_SAFE_NO_PAD.encode(
-            ring::digest::digest(
-                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-                key.public_key().as_ref(),
-            )
-            .as_ref(),
-        );
-        Ok(Self {
-            key,
-            kid,
-            clock,
-            rng: SystemRandom::new(),
-        })
+        let key = Rs256Key::from_fixture(RsaFixtureKey::TokenSigning).map_err(IssuerKeyError)?;
+        let kid = key.key_id(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+        Ok(Self { key, kid, clock })
     }
 
     /// The clock tokens are stamped with.
@@ -245,22 +218,7 @@ impl TokenIssuer {
     pub fn mint(&self, claims: &Claims) -> AccessToken {
         let header =
             serde_json::json!({ "typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default())
-        );
-        let mut sig = vec![0u8; self.key.public().modulus_len()];
-        // Signing with a valid key into a buffer of the modulus length cannot fail.
-        self.key
-            .sign(
-                &signature::RSA_PKCS1_SHA256,
-                &self.rng,
-                signing_input.as_bytes(),
-                &mut sig,
-            )
-            .expect("invariant: RSA signing with a parsed key and modulus-sized buffer");
-        AccessToken(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+        AccessToken(self.key.sign(&header, claims))
     }
 
     /// Verifies the signature of `token` and returns its claims. Audience, issuer and lifetime
@@ -271,49 +229,35 @@ impl TokenIssuer {
     /// [`TokenError`] when the token is malformed, names another key or algorithm, or its
     /// signature does not verify.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed);
-        };
-        let header: serde_json::Value = decode_json(h)?;
+        let parts = jws::Parts::split(token).ok_or(TokenError::Malformed)?;
+        let header: serde_json::Value = decode_json(parts.header)?;
         if header["alg"] != "RS256" || header["kid"] != self.kid.as_str() {
             return Err(TokenError::UnsupportedKey);
         }
-        let sig = URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| TokenError::Malformed)?;
-        let public = signature::UnparsedPublicKey::new(
-            &signature::RSA_PKCS1_2048_8192_SHA256,
-            self.key.public_key().as_ref(),
-        );
-        public
-            .verify(format!("{h}.{c}").as_bytes(), &sig)
-            .map_err(|_| TokenError::BadSignature)?;
-        decode_json(c)
+        let sig = jws::decode(parts.signature).ok_or(TokenError::Malformed)?;
+        if !self.key.verifies(parts.signing_input, &sig) {
+            return Err(TokenError::BadSignature);
+        }
+        decode_json(parts.payload)
     }
 
     /// The issuer's public key as a JWK (`kty`, `n`, `e`, `kid`, `use`), as Entra publishes
     /// its keys.
     pub fn jwk(&self) -> serde_json::Value {
-        let components: signature::RsaPublicKeyComponents<Vec<u8>> = self.key.public().into();
+        let components = self.key.public_components();
         serde_json::json!({
             "kty": "RSA",
             "use": "sig",
             "kid": self.kid,
             "x5t": self.kid,
-            "n": URL_SAFE_NO_PAD.encode(&components.n),
-            "e": URL_SAFE_NO_PAD.encode(&components.e),
+            "n": jws::encode(&components.n),
+            "e": jws::encode(&components.e),
         })
     }
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| TokenError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+    jws::decode_json(part).ok_or(TokenError::Malformed)
 }
 
 /// Reads the claims of a JWT without verifying it (for tests that inspect tokens).
@@ -354,7 +298,7 @@ mod tests {
         let tampered = format!(
             "{}.{}.{}",
             parts[0],
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).expect("json")),
+            jws::encode(serde_json::to_vec(&forged).expect("json")),
             parts[2]
         );
         assert_eq!(issuer.verify(&tampered), Err(TokenError::BadSignature));

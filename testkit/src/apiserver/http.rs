@@ -70,6 +70,25 @@ impl Target {
             name: name.to_owned(),
         }
     }
+
+    /// The `labelSelector` and `fieldSelector` of a list or watch.
+    ///
+    /// # Errors
+    ///
+    /// 400 with the API server's wording when either does not parse.
+    pub(super) fn selectors(
+        &self,
+        req: &FakeRequest,
+    ) -> Result<(LabelSelector, FieldSelector), ApiError> {
+        let labels = LabelSelector::parse(req.query_param("labelSelector").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+        let fields = FieldSelector::parse(
+            req.query_param("fieldSelector").unwrap_or_default(),
+            &self.rt.plural,
+        )
+        .map_err(|e| ApiError::bad_request(e.0))?;
+        Ok((labels, fields))
+    }
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> Reply {
@@ -362,13 +381,7 @@ impl State {
     }
 
     fn list(&self, target: &Target, req: &FakeRequest) -> Result<Value, ApiError> {
-        let labels = LabelSelector::parse(req.query_param("labelSelector").unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-        let fields = FieldSelector::parse(
-            req.query_param("fieldSelector").unwrap_or_default(),
-            &target.rt.plural,
-        )
-        .map_err(|e| ApiError::bad_request(e.0))?;
+        let (labels, fields) = target.selectors(req)?;
         let limit = req
             .query_param("limit")
             .and_then(|l| l.parse::<usize>().ok())

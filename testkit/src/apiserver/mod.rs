@@ -35,7 +35,6 @@
 mod controllers;
 mod fields;
 mod http;
-mod ids;
 mod openapi;
 pub mod patch;
 mod resources;
@@ -66,7 +65,7 @@ pub use watch::WatchControl;
 use crate::certs::{CertError, TestCa};
 use crate::clock::Clock;
 use crate::faults::{Faults, RequestLog, lock};
-use crate::server::{ServerHandle, ServerParts, Transport, serve};
+use crate::server::Endpoint;
 
 /// Errors starting the fake API server.
 #[derive(Debug, thiserror::Error)]
@@ -107,9 +106,7 @@ pub struct ApiServerOptions {
 #[derive(Debug)]
 pub struct ApiServerFake {
     state: Arc<http::State>,
-    server: ServerHandle,
-    ca: Arc<TestCa>,
-    parts: ServerParts,
+    endpoint: Endpoint,
     token: String,
     controllers: tokio::task::JoinHandle<()>,
 }
@@ -132,18 +129,12 @@ impl ApiServerFake {
     /// When the listener cannot be bound or TLS cannot be set up.
     pub async fn start(opts: ApiServerOptions) -> Result<Self, ApiServerError> {
         let clock = opts.clock.unwrap_or_default();
-        let ca = match opts.ca {
-            Some(ca) => ca,
-            None => Arc::new(TestCa::new()?),
-        };
-        let identity = ca.issue_server(&["localhost", "127.0.0.1", "kubernetes.default.svc"])?;
-        let transport = Transport::tls(identity).map_err(ApiServerError::Tls)?;
         let mut store = store::Store::new(opts.history.unwrap_or(DEFAULT_HISTORY));
         let now = crate::clock::rfc3339(clock.now());
         for ns in INITIAL_NAMESPACES {
             let rv = store.next_rv();
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-                "name": ns, "uid": ids::random_uid(), "creationTimestamp": now, "resourceVersion": rv.to_string(),
+                "name": ns, "uid": crate::ids::random_guid(), "creationTimestamp": now, "resourceVersion": rv.to_string(),
                 "labels": {"kubernetes.io/metadata.name": ns}},
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
             let key = store::Key {
@@ -166,19 +157,19 @@ impl ApiServerFake {
             watches: WatchControl::default(),
         });
         let controllers = tokio::spawn(controllers::run(state.clone(), events));
-        let parts = ServerParts {
-            faults: Arc::default(),
-            log: Arc::default(),
-            clock,
-        };
-        let server = serve(state.clone(), transport, parts.clone())
+        let names = ["localhost", "127.0.0.1", "kubernetes.default.svc"];
+        let endpoint = Endpoint::tls(state.clone(), clock, opts.ca, &names)
             .await
-            .map_err(ApiServerError::Bind)?;
+            .map_err(|e| {
+                e.into_error(
+                    ApiServerError::Cert,
+                    ApiServerError::Tls,
+                    ApiServerError::Bind,
+                )
+            })?;
         Ok(Self {
             state,
-            server,
-            ca,
-            parts,
+            endpoint,
             token,
             controllers,
         })
@@ -186,7 +177,7 @@ impl ApiServerFake {
 
     /// The loopback address.
     pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.endpoint.addr()
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -196,12 +187,12 @@ impl ApiServerFake {
 
     /// The CA that signed the serving certificate.
     pub fn ca(&self) -> &Arc<TestCa> {
-        &self.ca
+        self.endpoint.ca()
     }
 
     /// The CA as PEM.
     pub fn ca_pem(&self) -> String {
-        self.ca.pem()
+        self.endpoint.ca_pem()
     }
 
     /// The administrator's bearer token (the one in the kubeconfig).
@@ -244,17 +235,17 @@ impl ApiServerFake {
 
     /// The clock.
     pub fn clock(&self) -> &Clock {
-        &self.parts.clock
+        self.endpoint.clock()
     }
 
     /// HTTP-level fault injection (statuses, latency, dropped connections by method/path).
     pub fn faults(&self) -> &Faults {
-        &self.parts.faults
+        self.endpoint.faults()
     }
 
     /// Every request answered.
     pub fn log(&self) -> &RequestLog {
-        &self.parts.log
+        self.endpoint.log()
     }
 
     /// Watch faults and signals.
@@ -301,12 +292,10 @@ impl ApiServerFake {
     }
 }
 
+/// A new bearer token: `testkit.` and 24 random bytes in base64url.
 fn random_token() -> String {
-    use ring::rand::SecureRandom as _;
-    let mut b = [0u8; 24];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
     format!(
         "testkit.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::ids::random_bytes::<24>())
     )
 }

@@ -1,11 +1,12 @@
 //! Server-side printing: `meta.k8s.io/v1` `Table` responses (what `kubectl get` asks for), with
 //! the built-in types' columns and CRDs' `additionalPrinterColumns`.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use super::http::Target;
+use crate::clock::{from_unix_seconds, parse_rfc3339};
 
 /// A `Table` for a list (`is_list`) or a single object.
 pub fn table(target: &Target, body: &Value, is_list: bool, now: SystemTime) -> Value {
@@ -95,8 +96,8 @@ fn cell(obj: &Value, path: &str, type_: &str, custom: bool, now: SystemTime) -> 
     if path == ".metadata.creationTimestamp" && !custom {
         return json!(
             v.as_str()
-                .and_then(parse_rfc3339)
-                .map(|t| human_age(now, t))
+                .and_then(|t| parse_rfc3339(t).ok())
+                .map(|t| human_age(now, from_unix_seconds(t)))
                 .unwrap_or_else(|| "<unknown>".into())
         );
     }
@@ -166,32 +167,6 @@ pub fn jsonpath(obj: &Value, path: &str) -> Option<Value> {
     }
 }
 
-fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    // YYYY-MM-DDTHH:MM:SSZ
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (
-        n(0..4)?,
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    );
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
-}
-
 /// Kubernetes' `HumanDuration` of `now - then` (`5s`, `3m2s`, `17m`, `5h3m`, `3d4h`, `40d`, `2y`).
 pub fn human_age(now: SystemTime, then: SystemTime) -> String {
     let s = now.duration_since(then).unwrap_or_default().as_secs();
@@ -228,6 +203,8 @@ pub fn human_age(now: SystemTime, then: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -257,9 +234,5 @@ mod tests {
         assert_eq!(at(5 * 3600 + 180), "5h3m");
         assert_eq!(at(3 * 86_400 + 4 * 3600), "3d4h");
         assert_eq!(at(40 * 86_400), "40d");
-        assert_eq!(
-            parse_rfc3339("2017-05-04T22:53:30Z"),
-            Some(t0 + Duration::from_secs(1_493_938_410))
-        );
     }
 }

@@ -143,13 +143,7 @@ impl Filter {
 ///
 /// Malformed selectors or resourceVersion (400).
 pub fn start(state: &State, target: &Target, req: &FakeRequest) -> Result<Reply, ApiError> {
-    let labels = LabelSelector::parse(req.query_param("labelSelector").unwrap_or_default())
-        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-    let fields = FieldSelector::parse(
-        req.query_param("fieldSelector").unwrap_or_default(),
-        &target.rt.plural,
-    )
-    .map_err(|e| ApiError::bad_request(e.0))?;
+    let (labels, fields) = target.selectors(req)?;
     let bookmarks = req.query_param("allowWatchBookmarks") == Some("true");
     let timeout = req
         .query_param("timeoutSeconds")

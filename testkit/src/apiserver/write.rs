@@ -5,12 +5,12 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::http::{Inner, State, Target};
-use super::ids::{random_suffix, random_uid};
 use super::status::{self, ApiError, Cause};
 use super::store::Key;
 use super::{fields, validate};
 use crate::clock::rfc3339;
 use crate::faults::lock;
+use crate::ids::{random_guid, random_suffix};
 use crate::server::FakeRequest;
 
 impl State {
@@ -119,11 +119,7 @@ impl State {
             return Err(ApiError::conflict(&target.rt, name));
         }
         let manager = field_manager(req, "update");
-        let kind = if target.sub.is_some() {
-            WriteKind::Status
-        } else {
-            WriteKind::Update
-        };
+        let kind = WriteKind::on(target, WriteKind::Update);
         let stored = self.write(
             &mut inner,
             target,
@@ -181,11 +177,7 @@ impl State {
                 let obj = self.create_as(target, applied, req, WriteKind::Apply)?;
                 return Ok((StatusCode::CREATED, obj));
             }
-            let kind = if target.sub.is_some() {
-                WriteKind::Status
-            } else {
-                WriteKind::Apply
-            };
+            let kind = WriteKind::on(target, WriteKind::Apply);
             let stored = self.write(
                 &mut inner,
                 target,
@@ -226,11 +218,7 @@ impl State {
             return Err(ApiError::conflict(&target.rt, name));
         }
         let manager = field_manager(req, "patch");
-        let kind = if target.sub.is_some() {
-            WriteKind::Status
-        } else {
-            WriteKind::Update
-        };
+        let kind = WriteKind::on(target, WriteKind::Update);
         // The stored resourceVersion, not the patched one, is the precondition.
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         let stored = self.write(
@@ -306,7 +294,7 @@ impl State {
                 }
             }
             None => {
-                new["metadata"]["uid"] = json!(random_uid());
+                new["metadata"]["uid"] = json!(random_guid());
                 new["metadata"]["creationTimestamp"] = json!(now);
                 if rt.tracks_generation {
                     new["metadata"]["generation"] = json!(1);
@@ -538,6 +526,17 @@ enum WriteKind {
     Update,
     Apply,
     Status,
+}
+
+impl WriteKind {
+    /// `kind` on the main resource, [`WriteKind::Status`] on the `status` subresource.
+    fn on(target: &Target, kind: WriteKind) -> WriteKind {
+        if target.sub.is_some() {
+            WriteKind::Status
+        } else {
+            kind
+        }
+    }
 }
 
 fn check_type(target: &Target, body: &Value) -> Result<(), ApiError> {

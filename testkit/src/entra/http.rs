@@ -14,11 +14,12 @@ use http::{Method, StatusCode};
 use serde_json::json;
 
 use super::jwt::{Jwt, ServiceAccountIssuer, rsa_key_and_validity};
-use super::wire::{EntraFailure, headers, iso_timestamp, random_guid, us_timestamp};
+use super::wire::{EntraFailure, headers, iso_timestamp, us_timestamp};
 use super::{ClientSpec, Directory, Tenants, tenant_key};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
 use crate::faults::{Outcome, lock};
+use crate::ids::random_guid;
 use crate::server::{FakeRequest, Reply, Service};
 use crate::token::{Claims, TokenIssuer};
 

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use ring::rand::SystemRandom;
-use ring::signature::{self, KeyPair as _, RsaKeyPair};
 use serde_json::{Value, json};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use crate::certs::{Cert, RsaFixtureKey};
 use crate::clock::Clock;
+use crate::jws::{self, Rs256Key};
 
 /// A parsed, not yet verified, compact JWS.
 pub(crate) struct Jwt {
@@ -25,20 +24,12 @@ pub(crate) struct Jwt {
 impl Jwt {
     /// Splits and decodes `token`; `None` when it is not a JWS with JSON header and claims.
     pub fn parse(token: &str) -> Option<Self> {
-        let mut parts = token.trim().split('.');
-        let (Some(h), Some(c), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return None;
-        };
-        let header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
-        let claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
-        let signature = URL_SAFE_NO_PAD.decode(s).ok()?;
+        let parts = jws::Parts::split(token.trim())?;
         Some(Self {
-            header,
-            claims,
-            signing_input: format!("{h}.{c}"),
-            signature,
+            header: jws::decode_json(parts.header)?,
+            claims: jws::decode_json(parts.payload)?,
+            signature: jws::decode(parts.signature)?,
+            signing_input: parts.signing_input.to_owned(),
         })
     }
 
@@ -81,9 +72,7 @@ impl Jwt {
 
     /// Verifies an RS256 signature with an RSA public key (PKCS#1 `RSAPublicKey` DER).
     pub fn verify_rs256(&self, rsa_public_key: &[u8]) -> bool {
-        signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, rsa_public_key)
-            .verify(self.signing_input.as_bytes(), &self.signature)
-            .is_ok()
+        jws::verify_rs256(rsa_public_key, &self.signing_input, &self.signature)
     }
 
     /// The certificate thumbprint the header names: `x5t#S256` (SHA-256) or `x5t` (SHA-1),
@@ -172,10 +161,9 @@ pub struct SigningKeyError(String);
 /// signing key (`fixtures/rsa/intermediate.pem`, not the access-token key).
 pub struct ServiceAccountIssuer {
     url: String,
-    key: RsaKeyPair,
+    key: Rs256Key,
     kid: String,
     clock: Clock,
-    rng: SystemRandom,
 }
 
 impl fmt::Debug for ServiceAccountIssuer {
@@ -194,19 +182,13 @@ impl ServiceAccountIssuer {
     ///
     /// If the checked-in key cannot be parsed (a broken checkout).
     pub fn new(url: &str, clock: Clock) -> Result<Self, SigningKeyError> {
-        let pem = pem::parse(RsaFixtureKey::Intermediate.pem())
-            .map_err(|e| SigningKeyError(e.to_string()))?;
-        let key =
-            RsaKeyPair::from_pkcs8(pem.contents()).map_err(|e| SigningKeyError(e.to_string()))?;
-        let kid = URL_SAFE_NO_PAD.encode(
-            ring::digest::digest(&ring::digest::SHA256, key.public_key().as_ref()).as_ref(),
-        );
+        let key = Rs256Key::from_fixture(RsaFixtureKey::Intermediate).map_err(SigningKeyError)?;
+        let kid = key.key_id(&ring::digest::SHA256);
         Ok(Self {
             url: url.to_owned(),
             key,
             kid,
             clock,
-            rng: SystemRandom::new(),
         })
     }
 
@@ -251,28 +233,16 @@ impl ServiceAccountIssuer {
     /// Signs arbitrary `claims` with this issuer's key (RS256), for tests that need a token
     /// the kubelet would not write (another `iss`, a missing claim).
     pub fn mint_claims(&self, claims: &Value) -> FederatedToken {
-        let header = json!({ "alg": "RS256", "kid": self.kid });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut sig = vec![0u8; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &signature::RSA_PKCS1_SHA256,
-                &self.rng,
-                signing_input.as_bytes(),
-                &mut sig,
-            )
-            .expect("invariant: RSA signing with a parsed key and modulus-sized buffer");
-        FederatedToken(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+        FederatedToken(
+            self.key
+                .sign(&json!({ "alg": "RS256", "kid": self.kid }), claims),
+        )
     }
 
     /// Whether `jwt` carries this issuer's `kid` and signature.
     pub(crate) fn signed(&self, jwt: &Jwt) -> bool {
         jwt.header["kid"].as_str() == Some(self.kid.as_str())
-            && jwt.verify_rs256(self.key.public_key().as_ref())
+            && jwt.verify_rs256(self.key.public_key())
     }
 }
 

@@ -86,7 +86,7 @@ use crate::certs::{Cert, CertError, TestCa};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
 use crate::faults::{Faults, RequestLog, lock};
-use crate::server::{ServerHandle, ServerParts, Transport, serve};
+use crate::server::{Endpoint, issuer_or_new, resolve_env};
 use crate::token::{IssuerKeyError, Principal, TokenIssuer, derived_guid};
 
 /// The audience a Kubernetes service-account token must carry for Entra's token exchange.
@@ -317,15 +317,13 @@ pub(crate) type Tenants = BTreeMap<(String, String), Directory>;
 /// A running Entra ID fake. Dropping it stops the server.
 pub struct EntraFake {
     service: Arc<http::EntraService>,
-    server: ServerHandle,
-    ca: Arc<TestCa>,
-    parts: ServerParts,
+    endpoint: Endpoint,
 }
 
 impl fmt::Debug for EntraFake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EntraFake")
-            .field("addr", &self.server.addr())
+            .field("addr", &self.addr())
             .finish_non_exhaustive()
     }
 }
@@ -338,17 +336,7 @@ impl EntraFake {
     /// When the listener cannot be bound or the TLS identity or a signing key cannot be made.
     pub async fn start(opts: EntraOptions) -> Result<Self, EntraError> {
         let clock = opts.clock.unwrap_or_default();
-        let issuer = match opts.issuer {
-            Some(i) => i,
-            None => Arc::new(TokenIssuer::new(clock.clone()).map_err(EntraError::Issuer)?),
-        };
-        let ca = match opts.ca {
-            Some(ca) => ca,
-            None => Arc::new(TestCa::new().map_err(EntraError::Cert)?),
-        };
-        let names: Vec<&str> = Cloud::ALL.iter().map(|c| c.authority_host).collect();
-        let identity = ca.issue_server(&names).map_err(EntraError::Cert)?;
-        let transport = Transport::tls(identity).map_err(EntraError::Tls)?;
+        let issuer = issuer_or_new(opts.issuer, &clock).map_err(EntraError::Issuer)?;
         let sa_issuer = Arc::new(
             ServiceAccountIssuer::new(&default_oidc_issuer(), clock.clone())
                 .map_err(EntraError::SigningKey)?,
@@ -367,35 +355,26 @@ impl EntraFake {
             lifetime: opts.token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME),
             clock: clock.clone(),
         });
-        let parts = ServerParts {
-            faults: Arc::default(),
-            log: Arc::default(),
-            clock,
-        };
-        let server = serve(service.clone(), transport, parts.clone())
+        let names: Vec<&str> = Cloud::ALL.iter().map(|c| c.authority_host).collect();
+        let endpoint = Endpoint::tls(service.clone(), clock, opts.ca, &names)
             .await
-            .map_err(EntraError::Bind)?;
-        Ok(Self {
-            service,
-            server,
-            ca,
-            parts,
-        })
+            .map_err(|e| e.into_error(EntraError::Cert, EntraError::Tls, EntraError::Bind))?;
+        Ok(Self { service, endpoint })
     }
 
     /// The loopback address.
     pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.endpoint.addr()
     }
 
     /// The CA that signed the serving certificate.
     pub fn ca(&self) -> &Arc<TestCa> {
-        &self.ca
+        self.endpoint.ca()
     }
 
     /// The CA certificate as PEM (for `SSL_CERT_FILE` or `tls_certs_only`).
     pub fn ca_pem(&self) -> String {
-        self.ca.pem()
+        self.endpoint.ca_pem()
     }
 
     /// The token issuer that signs the access tokens.
@@ -405,12 +384,12 @@ impl EntraFake {
 
     /// The clock.
     pub fn clock(&self) -> &Clock {
-        &self.parts.clock
+        self.endpoint.clock()
     }
 
     /// Fault injection.
     pub fn faults(&self) -> &Faults {
-        &self.parts.faults
+        self.endpoint.faults()
     }
 
     /// Every request answered. Issued tokens are logged as [`crate::faults::Outcome::Anonymous`]
@@ -418,25 +397,19 @@ impl EntraFake {
     /// [`crate::faults::Outcome::TokenRejected`], malformed requests as
     /// [`crate::faults::Outcome::BadRequest`].
     pub fn log(&self) -> &RequestLog {
-        &self.parts.log
+        self.endpoint.log()
     }
 
     /// `(host, addr)` for every cloud's authority host: what a client's resolve override must
     /// map.
     pub fn resolve_overrides(&self) -> Vec<(String, SocketAddr)> {
-        Cloud::ALL
-            .iter()
-            .map(|c| (c.authority_host.to_owned(), self.addr()))
-            .collect()
+        self.endpoint
+            .resolve_overrides(Cloud::ALL.iter().map(|c| c.authority_host.to_owned()))
     }
 
     /// The resolve override as `AKV2K8S_RESOLVE` takes it: `host=addr:port` pairs joined by `,`.
     pub fn resolve_env(&self) -> String {
-        self.resolve_overrides()
-            .iter()
-            .map(|(h, a)| format!("{h}={a}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        resolve_env(&self.resolve_overrides())
     }
 
     /// The v2 token endpoint of `tenant_id` in `cloud`
@@ -503,7 +476,7 @@ impl EntraFake {
 
     /// Stops the server (also done on drop).
     pub fn shutdown(&self) {
-        self.server.shutdown();
+        self.endpoint.shutdown();
     }
 }
 

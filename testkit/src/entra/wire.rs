@@ -1,69 +1,28 @@
-//! Entra's wire details: error bodies, GUIDs and the timestamp formats of its messages.
+//! Entra's wire details: error bodies, trace headers and the timestamp formats of its messages.
 
 use http::StatusCode;
 use serde_json::json;
 
+use crate::clock::civil_from_unix;
 use crate::faults::Outcome;
+use crate::ids::random_guid;
 use crate::server::Reply;
-
-/// A random GUID (v4 layout), for trace and correlation ids.
-pub(crate) fn random_guid() -> String {
-    use ring::rand::SecureRandom as _;
-    let mut b = [0u8; 16];
-    // A failing system RNG leaves zeros: still a well-formed id.
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// Civil date and time (UTC) of Unix seconds: (year, month, day, hour, minute, second).
-pub(crate) fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-from-civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        ((rem % 3600) / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
 
 /// `2024-10-02 22:05:03Z`: the `Timestamp:` line and `timestamp` field of Entra errors.
 pub(crate) fn entra_timestamp(secs: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
+    let (y, mo, d, h, mi, s) = civil_from_unix(secs);
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}Z")
 }
 
 /// `2024-10-02T22:05:03.0000000Z`: times inside AADSTS700024's message.
 pub(crate) fn iso_timestamp(secs: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
+    let (y, mo, d, h, mi, s) = civil_from_unix(secs);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.0000000Z")
 }
 
 /// `10/02/2024 22:05:03`: certificate validity inside AADSTS700027's message.
 pub(crate) fn us_timestamp(secs: u64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
+    let (y, mo, d, h, mi, s) = civil_from_unix(secs);
     format!("{mo:02}/{d:02}/{y:04} {h:02}:{mi:02}:{s:02}")
 }
 
@@ -175,6 +134,5 @@ mod tests {
             "https://login.microsoftonline.com/error?code=7000215"
         );
         assert_eq!(r.outcome, Outcome::TokenRejected);
-        assert_eq!(random_guid().len(), 36);
     }
 }

@@ -546,7 +546,7 @@ fn set_secret(vault: &mut Vault, req: &FakeRequest, name: &str, now: u64) -> Rep
         })
         .unwrap_or_default();
     let version = SecretVersion {
-        version: super::new_version(),
+        version: crate::ids::random_hex_id(),
         value: value.to_owned(),
         content_type: body["contentType"].as_str().map(str::to_owned),
         attributes,

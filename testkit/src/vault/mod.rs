@@ -59,7 +59,7 @@ use crate::certs::{CertError, TestCa};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
 use crate::faults::{Faults, RequestLog, lock};
-use crate::server::{ServerHandle, ServerParts, Transport, serve};
+use crate::server::{Endpoint, issuer_or_new, resolve_env};
 use crate::token::{AccessToken, IssuerKeyError, Principal, TokenIssuer};
 
 /// Errors of the Key Vault fake's setup and seeding API.
@@ -117,9 +117,7 @@ pub struct KeyVaultOptions {
 #[derive(Debug)]
 pub struct KeyVaultFake {
     service: Arc<http::KeyVaultService>,
-    server: ServerHandle,
-    ca: Arc<TestCa>,
-    parts: ServerParts,
+    endpoint: Endpoint,
 }
 
 impl std::fmt::Debug for http::KeyVaultService {
@@ -144,50 +142,32 @@ impl KeyVaultFake {
     /// When the listener cannot be bound or the TLS identity cannot be made.
     pub async fn start(opts: KeyVaultOptions) -> Result<Self, FakeError> {
         let clock = opts.clock.unwrap_or_default();
-        let issuer = match opts.issuer {
-            Some(i) => i,
-            None => Arc::new(TokenIssuer::new(clock.clone())?),
-        };
-        let ca = match opts.ca {
-            Some(ca) => ca,
-            None => Arc::new(TestCa::new()?),
-        };
-        let names = serving_names();
-        let identity = ca.issue_server(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
-        let transport = Transport::tls(identity).map_err(FakeError::Tls)?;
+        let issuer = issuer_or_new(opts.issuer, &clock)?;
         let service = Arc::new(http::KeyVaultService {
             vaults: Mutex::new(BTreeMap::new()),
             issuer,
         });
-        let parts = ServerParts {
-            faults: Arc::default(),
-            log: Arc::default(),
-            clock,
-        };
-        let server = serve(service.clone(), transport, parts.clone())
+        let names = serving_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let endpoint = Endpoint::tls(service.clone(), clock, opts.ca, &names)
             .await
-            .map_err(FakeError::Bind)?;
-        Ok(Self {
-            service,
-            server,
-            ca,
-            parts,
-        })
+            .map_err(|e| e.into_error(FakeError::Cert, FakeError::Tls, FakeError::Bind))?;
+        Ok(Self { service, endpoint })
     }
 
     /// The loopback address.
     pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        self.endpoint.addr()
     }
 
     /// The CA that signed the serving certificate.
     pub fn ca(&self) -> &Arc<TestCa> {
-        &self.ca
+        self.endpoint.ca()
     }
 
     /// The CA certificate as PEM (for `SSL_CERT_FILE` or `tls_certs_only`).
     pub fn ca_pem(&self) -> String {
-        self.ca.pem()
+        self.endpoint.ca_pem()
     }
 
     /// The token issuer whose tokens the fake accepts.
@@ -197,34 +177,28 @@ impl KeyVaultFake {
 
     /// The clock.
     pub fn clock(&self) -> &Clock {
-        &self.parts.clock
+        self.endpoint.clock()
     }
 
     /// Fault injection.
     pub fn faults(&self) -> &Faults {
-        &self.parts.faults
+        self.endpoint.faults()
     }
 
     /// Every request answered.
     pub fn log(&self) -> &RequestLog {
-        &self.parts.log
+        self.endpoint.log()
     }
 
     /// `(host, addr)` for every vault: what a client's resolve override must map.
     pub fn resolve_overrides(&self) -> Vec<(String, SocketAddr)> {
-        lock(&self.service.vaults)
-            .keys()
-            .map(|h| (h.clone(), self.addr()))
-            .collect()
+        let hosts: Vec<String> = lock(&self.service.vaults).keys().cloned().collect();
+        self.endpoint.resolve_overrides(hosts)
     }
 
     /// The resolve override as `AKV2K8S_RESOLVE` takes it: `host=addr:port` pairs joined by `,`.
     pub fn resolve_env(&self) -> String {
-        self.resolve_overrides()
-            .iter()
-            .map(|(h, a)| format!("{h}={a}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        resolve_env(&self.resolve_overrides())
     }
 
     /// Creates a vault.
@@ -425,16 +399,6 @@ impl KeyVaultFake {
 
     /// Stops the server (also done on drop).
     pub fn shutdown(&self) {
-        self.server.shutdown();
+        self.endpoint.shutdown();
     }
-}
-
-/// A fresh 32-hex-digit version id, like Key Vault's.
-pub(crate) fn new_version() -> String {
-    use ring::rand::SecureRandom as _;
-    let mut b = [0u8; 16];
-    // The system RNG does not fail on supported platforms; a zero id would still be unique
-    // enough to be noticed in a test.
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

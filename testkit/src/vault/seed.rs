@@ -222,7 +222,7 @@ pub(super) fn import_certificate(
         .unwrap_or_default();
     let validity_months =
         u32::try_from(exp.saturating_sub(nbf) / (30 * 24 * 3600)).unwrap_or(u32::MAX);
-    let version = super::new_version();
+    let version = crate::ids::random_hex_id();
     let mut attributes = Attributes::new(now);
     attributes.not_before = Some(nbf);
     attributes.expires = Some(exp);
@@ -301,7 +301,7 @@ pub(super) fn set_secret(
     let version = match spec.version {
         Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => v,
         Some(v) => return Err(FakeError::InvalidName(v)),
-        None => super::new_version(),
+        None => crate::ids::random_hex_id(),
     };
     let mut attributes = Attributes::new(now);
     attributes.enabled = spec.enabled;
@@ -353,7 +353,7 @@ pub(super) fn create_key(
     if !valid_object_name(name) {
         return Err(FakeError::InvalidName(name.to_owned()));
     }
-    let version = super::new_version();
+    let version = crate::ids::random_hex_id();
     let key_ops: Vec<String> = match spec {
         KeySpec::Rsa => [
             "encrypt",

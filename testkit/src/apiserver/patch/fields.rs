@@ -255,19 +255,7 @@ impl Walker {
     fn fields_of_node(&self, names: &mut Vec<String>, value: &Value) -> Fields {
         let mut out = Fields::default();
         match (self.shape(names, value), value) {
-            (Shape::Map, Value::Object(map)) => {
-                for (k, v) in map {
-                    if v.is_null() {
-                        continue;
-                    }
-                    names.push(k.clone());
-                    let child = self.fields_of_node(names, v);
-                    names.pop();
-                    if !child.is_empty() {
-                        out.children.insert(format!("f:{k}"), child);
-                    }
-                }
-            }
+            (Shape::Map, Value::Object(map)) => out = self.fields_of_map(names, map),
             (shape @ (Shape::Keyed(_) | Shape::Set), Value::Array(items)) => {
                 for (pe, item) in Self::item_elements(shape, items).into_iter().zip(items) {
                     let mut child = if shape == Shape::Set {
@@ -284,26 +272,27 @@ impl Walker {
         out
     }
 
+    /// The fields of a map's non-null members, `names` being the map's path.
+    fn fields_of_map(&self, names: &mut Vec<String>, map: &Map<String, Value>) -> Fields {
+        let mut out = Fields::default();
+        for (k, v) in map {
+            if v.is_null() {
+                continue;
+            }
+            names.push(k.clone());
+            let child = self.fields_of_node(names, v);
+            names.pop();
+            if !child.is_empty() {
+                out.children.insert(format!("f:{k}"), child);
+            }
+        }
+        out
+    }
+
     fn fields_of_item(&self, names: &mut Vec<String>, item: &Value) -> Fields {
         match item {
-            Value::Object(_) => {
-                // Items of keyed lists are maps whatever the schema says about the list path.
-                let mut out = Fields::default();
-                if let Value::Object(map) = item {
-                    for (k, v) in map {
-                        if v.is_null() {
-                            continue;
-                        }
-                        names.push(k.clone());
-                        let child = self.fields_of_node(names, v);
-                        names.pop();
-                        if !child.is_empty() {
-                            out.children.insert(format!("f:{k}"), child);
-                        }
-                    }
-                }
-                out
-            }
+            // Items of keyed lists are maps whatever the schema says about the list path.
+            Value::Object(map) => self.fields_of_map(names, map),
             _ => Fields::leaf(),
         }
     }
@@ -350,16 +339,7 @@ impl Walker {
             return;
         }
         match (old, new) {
-            (Value::Object(o), Value::Object(n)) => {
-                let keys: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
-                for k in keys {
-                    names.push(k.clone());
-                    pes.push(format!("f:{k}"));
-                    self.compare_node(names, pes, o.get(k), n.get(k), cmp);
-                    pes.pop();
-                    names.pop();
-                }
-            }
+            (Value::Object(o), Value::Object(n)) => self.compare_maps(names, pes, o, n, cmp),
             (Value::Array(o), Value::Array(n)) => {
                 let o_pes = Self::item_elements(shape, o);
                 let n_pes = Self::item_elements(shape, n);
@@ -386,6 +366,25 @@ impl Walker {
         }
     }
 
+    /// Compares two maps member by member (members of either).
+    fn compare_maps(
+        &self,
+        names: &mut Vec<String>,
+        pes: &mut Vec<String>,
+        old: &Map<String, Value>,
+        new: &Map<String, Value>,
+        cmp: &mut Comparison,
+    ) {
+        let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        for k in keys {
+            names.push(k.clone());
+            pes.push(format!("f:{k}"));
+            self.compare_node(names, pes, old.get(k), new.get(k), cmp);
+            pes.pop();
+            names.pop();
+        }
+    }
+
     fn compare_item(
         &self,
         names: &mut Vec<String>,
@@ -395,16 +394,7 @@ impl Walker {
         cmp: &mut Comparison,
     ) {
         match (old, new) {
-            (Value::Object(o), Value::Object(n)) => {
-                let keys: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
-                for k in keys {
-                    names.push(k.clone());
-                    pes.push(format!("f:{k}"));
-                    self.compare_node(names, pes, o.get(k), n.get(k), cmp);
-                    pes.pop();
-                    names.pop();
-                }
-            }
+            (Value::Object(o), Value::Object(n)) => self.compare_maps(names, pes, o, n, cmp),
             (old, new) if old != new => cmp.modified.insert(pes),
             _ => {}
         }
