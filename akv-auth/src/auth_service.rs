@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::Env;
 use crate::error::{Error, Result, into_azure};
-use crate::http::HttpOptions;
+use crate::http::{HttpOptions, host_of};
 
 /// `ENV_INJECTOR_CLIENT_CERT_DIR`: holds `ca.crt`, `tls.crt`, `tls.key`.
 pub const ENV_INJECTOR_CLIENT_CERT_DIR: &str = "ENV_INJECTOR_CLIENT_CERT_DIR";
@@ -177,13 +177,6 @@ impl AuthServiceClient {
         })
     }
 
-    fn host(url: &str) -> String {
-        reqwest::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default()
-    }
-
     /// Asks the validation endpoint whether the mounted client certificate is current.
     ///
     /// # Errors
@@ -213,7 +206,7 @@ impl AuthServiceClient {
             .map_err(|e| {
                 self.config
                     .http
-                    .classify("auth service validation", &Self::host(&url), e)
+                    .classify("auth service validation", &host_of(&url), e)
             })?;
         match resp.status().as_u16() {
             200 => Ok(ClientCertState::Fresh),
@@ -238,7 +231,7 @@ impl AuthServiceClient {
             self.config.auth_service.trim_end_matches('/'),
             self.config.request.path()
         );
-        let host = Self::host(&url);
+        let host = host_of(&url);
         let resp = self.mtls.get(&url).send().await.map_err(|e| {
             self.config
                 .http

@@ -20,6 +20,8 @@ use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions}
 use azure_core::time::OffsetDateTime;
 use tokio::time::Instant;
 
+use crate::error::into_azure;
+
 /// Default refresh window: tokens are renewed five minutes before they expire.
 pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(300);
 
@@ -98,6 +100,21 @@ impl TokenCache {
                 _ => Err(err),
             },
         }
+    }
+
+    /// [`TokenCache::get_or_fetch`] for this crate's own fetchers: their [`crate::Error`]
+    /// becomes the `azure_core::Error` a `TokenCredential` returns.
+    pub(crate) async fn get_or_try<F, Fut>(
+        &self,
+        scopes: &[&str],
+        fetch: F,
+    ) -> azure_core::Result<AccessToken>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = crate::Result<AccessToken>>,
+    {
+        self.get_or_fetch(scopes, || async { fetch().await.map_err(into_azure) })
+            .await
     }
 
     /// Forgets every token.

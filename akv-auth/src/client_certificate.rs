@@ -16,10 +16,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 
-use crate::cache::TokenCache;
-use crate::client_secret::require;
 use crate::credential::CredentialOptions;
 use crate::error::{Error, Result, into_azure};
+use crate::sdk_credential::{SdkCredential, require_service_principal};
 
 /// Provider name used in errors.
 pub const PROVIDER: &str = "client certificate credential";
@@ -244,9 +243,8 @@ impl ClientAssertion for Assertion {
 
 /// A service principal authenticating with a certificate.
 pub struct ClientCertificateCredential {
-    inner: Arc<azure_identity::ClientAssertionCredential<Assertion>>,
+    sdk: SdkCredential,
     client_id: String,
-    cache: TokenCache,
 }
 
 impl ClientCertificateCredential {
@@ -257,37 +255,32 @@ impl ClientCertificateCredential {
     /// [`Error::Certificate`] / [`Error::ReadFile`] for the certificate,
     /// [`Error::InvalidConfig`] for empty ids.
     pub fn new(opts: ClientCertificateOptions) -> Result<Arc<Self>> {
-        require("tenant id", "AZURE_TENANT_ID / tenantId", &opts.tenant_id)?;
-        require(
-            "client id",
-            "AZURE_CLIENT_ID / aadClientId",
-            &opts.client_id,
-        )?;
+        require_service_principal(&opts.tenant_id, &opts.client_id)?;
         let cert = Arc::new(SigningCertificate::load(
             &opts.certificate,
             opts.password.as_ref(),
         )?);
-        let mut client_options = opts.common.http.client_options()?;
-        client_options.cloud = Some(opts.common.cloud.sdk_cloud());
         let assertion = Assertion {
             cert,
             client_id: opts.client_id.clone(),
             audience: opts.common.cloud.token_endpoint(&opts.tenant_id),
         };
-        let inner = azure_identity::ClientAssertionCredential::new(
-            opts.tenant_id,
-            opts.client_id.clone(),
-            assertion,
-            Some(ClientAssertionCredentialOptions { client_options }),
-        )
-        .map_err(|e| Error::InvalidConfig {
-            field: "client certificate credential",
-            reason: e.to_string(),
-        })?;
+        let sdk = SdkCredential::build(
+            PROVIDER,
+            &opts.common,
+            &opts.common.cloud,
+            |client_options| {
+                azure_identity::ClientAssertionCredential::new(
+                    opts.tenant_id,
+                    opts.client_id.clone(),
+                    assertion,
+                    Some(ClientAssertionCredentialOptions { client_options }),
+                )
+            },
+        )?;
         Ok(Arc::new(Self {
-            inner,
+            sdk,
             client_id: opts.client_id,
-            cache: TokenCache::new(opts.common.refresh_before),
         }))
     }
 }
@@ -307,13 +300,6 @@ impl TokenCredential for ClientCertificateCredential {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        self.cache
-            .get_or_fetch(scopes, || async {
-                self.inner
-                    .get_token(scopes, options)
-                    .await
-                    .map_err(|e| into_azure(Error::from_identity(PROVIDER, e)))
-            })
-            .await
+        self.sdk.get_token(scopes, options).await
     }
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_identity::ClientSecretCredentialOptions;
 
-use crate::cache::TokenCache;
 use crate::credential::CredentialOptions;
-use crate::error::{Error, Result, into_azure};
+use crate::error::Result;
+use crate::sdk_credential::{SdkCredential, require, require_service_principal};
 
 /// Provider name used in errors.
 pub const PROVIDER: &str = "client secret credential";
@@ -28,9 +28,8 @@ pub struct ClientSecretOptions {
 
 /// A service principal authenticating with a secret.
 pub struct ClientSecretCredential {
-    inner: Arc<azure_identity::ClientSecretCredential>,
+    sdk: SdkCredential,
     client_id: String,
-    cache: TokenCache,
 }
 
 impl ClientSecretCredential {
@@ -41,45 +40,30 @@ impl ClientSecretCredential {
     /// [`Error::InvalidConfig`] when tenant, client id or secret is empty or the HTTP client
     /// cannot be built.
     pub fn new(opts: ClientSecretOptions) -> Result<Arc<Self>> {
-        require("tenant id", "AZURE_TENANT_ID / tenantId", &opts.tenant_id)?;
-        require(
-            "client id",
-            "AZURE_CLIENT_ID / aadClientId",
-            &opts.client_id,
-        )?;
+        require_service_principal(&opts.tenant_id, &opts.client_id)?;
         require(
             "client secret",
             "AZURE_CLIENT_SECRET / aadClientSecret",
             opts.secret.secret(),
         )?;
-        let mut client_options = opts.common.http.client_options()?;
-        client_options.cloud = Some(opts.common.cloud.sdk_cloud());
-        let inner = azure_identity::ClientSecretCredential::new(
-            &opts.tenant_id,
-            opts.client_id.clone(),
-            opts.secret,
-            Some(ClientSecretCredentialOptions { client_options }),
-        )
-        .map_err(|e| Error::InvalidConfig {
-            field: "client secret credential",
-            reason: e.to_string(),
-        })?;
+        let sdk = SdkCredential::build(
+            PROVIDER,
+            &opts.common,
+            &opts.common.cloud,
+            |client_options| {
+                azure_identity::ClientSecretCredential::new(
+                    &opts.tenant_id,
+                    opts.client_id.clone(),
+                    opts.secret,
+                    Some(ClientSecretCredentialOptions { client_options }),
+                )
+            },
+        )?;
         Ok(Arc::new(Self {
-            inner,
+            sdk,
             client_id: opts.client_id,
-            cache: TokenCache::new(opts.common.refresh_before),
         }))
     }
-}
-
-pub(crate) fn require(what: &'static str, names: &str, value: &str) -> Result<()> {
-    if value.trim().is_empty() {
-        return Err(Error::InvalidConfig {
-            field: what,
-            reason: format!("empty: set {names}"),
-        });
-    }
-    Ok(())
 }
 
 impl std::fmt::Debug for ClientSecretCredential {
@@ -97,13 +81,6 @@ impl TokenCredential for ClientSecretCredential {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        self.cache
-            .get_or_fetch(scopes, || async {
-                self.inner
-                    .get_token(scopes, options)
-                    .await
-                    .map_err(|e| into_azure(Error::from_identity(PROVIDER, e)))
-            })
-            .await
+        self.sdk.get_token(scopes, options).await
     }
 }

@@ -199,6 +199,8 @@ impl CloudConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
 
     fn parse(text: &str) -> CloudConfig {
         CloudConfig::parse(text, Path::new("azure.json")).expect("parse")
@@ -267,5 +269,163 @@ mod tests {
             .expect_err("broken");
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(!format!("{err:?}").contains("hunter2"));
+    }
+
+    /// The fields of a cloud config as generated: `None` leaves the key out.
+    #[derive(Clone, Debug)]
+    struct Fields {
+        strings: Vec<(&'static str, Option<String>)>,
+        secret: Option<String>,
+        cert_password: Option<String>,
+        use_managed_identity: Option<bool>,
+    }
+
+    const STRING_KEYS: [&str; 9] = [
+        "cloud",
+        "tenantId",
+        "subscriptionId",
+        "aadClientId",
+        "aadClientCertPath",
+        "userAssignedIdentityID",
+        "location",
+        "vmType",
+        "resourceGroup",
+    ];
+
+    fn fields() -> impl Strategy<Value = Fields> {
+        let value = proptest::option::of("[ -~]{0,24}");
+        let secret = proptest::option::of("S3CRET-[a-zA-Z0-9]{10}");
+        (
+            proptest::collection::vec(value, STRING_KEYS.len()),
+            secret.clone(),
+            secret,
+            proptest::option::of(any::<bool>()),
+        )
+            .prop_map(
+                |(values, secret, cert_password, use_managed_identity)| Fields {
+                    strings: STRING_KEYS.iter().copied().zip(values).collect(),
+                    secret,
+                    cert_password,
+                    use_managed_identity,
+                },
+            )
+    }
+
+    impl Fields {
+        fn string(&self, key: &str) -> String {
+            self.strings
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, v)| v.clone())
+                .unwrap_or_default()
+        }
+
+        /// Key/value pairs, extra keys akv2k8s ignores included, in generated order.
+        fn entries(&self) -> Vec<(&'static str, Value)> {
+            let mut out: Vec<(&'static str, Value)> = self
+                .strings
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (*k, json!(v))))
+                .collect();
+            out.extend(self.secret.as_ref().map(|s| ("aadClientSecret", json!(s))));
+            out.extend(
+                self.cert_password
+                    .as_ref()
+                    .map(|s| ("aadClientCertPassword", json!(s))),
+            );
+            out.extend(
+                self.use_managed_identity
+                    .map(|b| ("useManagedIdentityExtension", json!(b))),
+            );
+            out.push(("maximumLoadBalancerRuleCount", json!(250)));
+            out.push((
+                "cloudProviderRateLimit",
+                json!({"qps": 6, "buckets": [1, 2]}),
+            ));
+            out
+        }
+    }
+
+    /// Renders `entries` as JSON (optionally with the chart's trailing comma) or as YAML block
+    /// mapping lines with JSON-quoted values.
+    fn render(
+        entries: &[(&'static str, Value)],
+        yaml: bool,
+        trailing_comma: bool,
+        pad: &str,
+    ) -> String {
+        if yaml {
+            return entries
+                .iter()
+                .map(|(k, v)| format!("{k}:{pad} {v}\n"))
+                .collect();
+        }
+        let body = entries
+            .iter()
+            .map(|(k, v)| format!("{pad}\"{k}\"{pad}:{pad}{v}"))
+            .collect::<Vec<_>>()
+            .join(",\n");
+        let comma = if trailing_comma && !entries.is_empty() {
+            ","
+        } else {
+            ""
+        };
+        format!("{{\n{body}{comma}\n}}")
+    }
+
+    fn document() -> impl Strategy<Value = (Fields, String)> {
+        (fields(), any::<bool>(), any::<bool>(), "[ \t]{0,2}")
+            .prop_flat_map(|(f, yaml, comma, pad)| {
+                let entries = Just(f.entries()).prop_shuffle();
+                (Just(f), entries, Just(yaml), Just(comma), Just(pad))
+            })
+            .prop_map(|(f, entries, yaml, comma, pad)| {
+                let text = render(&entries, yaml, comma, &pad);
+                (f, text)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn json_yaml_and_trailing_commas_in_any_key_order_parse_to_the_same_fields(
+            (f, text) in document(),
+        ) {
+            let cfg = CloudConfig::parse(&text, Path::new("azure.json")).expect("parse");
+            prop_assert_eq!(&cfg.cloud, &f.string("cloud"), "{}", text);
+            prop_assert_eq!(&cfg.tenant_id, &f.string("tenantId"));
+            prop_assert_eq!(&cfg.subscription_id, &f.string("subscriptionId"));
+            prop_assert_eq!(&cfg.aad_client_id, &f.string("aadClientId"));
+            prop_assert_eq!(&cfg.aad_client_cert_path, &f.string("aadClientCertPath"));
+            prop_assert_eq!(&cfg.user_assigned_identity_id, &f.string("userAssignedIdentityID"));
+            prop_assert_eq!(&cfg.location, &f.string("location"));
+            prop_assert_eq!(&cfg.vm_type, &f.string("vmType"));
+            prop_assert_eq!(
+                cfg.aad_client_secret.as_ref().map(|s| s.secret().to_owned()),
+                f.secret.clone()
+            );
+            prop_assert_eq!(
+                cfg.aad_client_cert_password.as_ref().map(|s| s.secret().to_owned()),
+                f.cert_password.clone()
+            );
+            prop_assert_eq!(cfg.use_managed_identity_extension, f.use_managed_identity.unwrap_or(false));
+            let debug = format!("{cfg:?}");
+            for secret in f.secret.iter().chain(&f.cert_password) {
+                prop_assert!(!debug.contains(secret.as_str()), "{}", debug);
+            }
+        }
+
+        #[test]
+        fn truncated_documents_never_echo_a_secret_in_their_error(
+            (f, text) in document(),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let truncated = &text[..cut.index(text.len() + 1)];
+            if let Err(err) = CloudConfig::parse(truncated, Path::new("azure.json")) {
+                let shown = format!("{err} {err:?}");
+                for secret in f.secret.iter().chain(&f.cert_password) {
+                    prop_assert!(!shown.contains(secret.as_str()), "{}", shown);
+                }
+            }
+        }
     }
 }

@@ -151,70 +151,49 @@ impl Credentials {
             Some(h) => h.clone(),
             None => HttpOptions::from_env(&opts.env)?,
         };
-        match mode {
-            AuthMode::AzureCloudConfig => {
-                let file = CloudConfig::load(&opts.cloud_config_path)?;
-                let cloud = match &opts.cloud {
-                    Some(c) => c.clone(),
-                    None => CloudEnvironment::by_name(&file.cloud)?,
-                };
-                let common = CredentialOptions {
-                    cloud: cloud.clone(),
-                    http,
-                    refresh_before: opts.refresh_before,
-                };
-                let (credential, provider) = file.credential(common, opts.imds)?;
-                Ok(Self {
-                    mode,
-                    credential,
-                    cloud,
-                    provider,
-                })
-            }
-            AuthMode::Environment => {
-                let cloud = match &opts.cloud {
-                    Some(c) => c.clone(),
-                    None => CloudEnvironment::from_env(&opts.env)?,
-                };
-                let env_cred = EnvironmentCredential::new(EnvironmentOptions {
-                    env: opts.env,
-                    common: CredentialOptions {
-                        cloud: cloud.clone(),
-                        http,
-                        refresh_before: opts.refresh_before,
-                    },
-                    imds: opts.imds,
-                })?;
+        let AuthOptions {
+            env,
+            cloud_config_path,
+            cloud: explicit_cloud,
+            http: _,
+            imds,
+            refresh_before,
+        } = opts;
+        // An explicit cloud beats the one the mode reads (azure.json `cloud`, AZURE_ENVIRONMENT).
+        let file = match mode {
+            AuthMode::AzureCloudConfig => Some(CloudConfig::load(&cloud_config_path)?),
+            AuthMode::Environment | AuthMode::EnvironmentAzidentity => None,
+        };
+        let cloud = match (explicit_cloud, &file) {
+            (Some(c), _) => c,
+            (None, Some(file)) => CloudEnvironment::by_name(&file.cloud)?,
+            (None, None) => CloudEnvironment::from_env(&env)?,
+        };
+        let common = CredentialOptions {
+            cloud: cloud.clone(),
+            http,
+            refresh_before,
+        };
+        // `file` is `Some` exactly in azureCloudConfig mode.
+        let (credential, provider): (Arc<dyn TokenCredential>, &'static str) = match file {
+            Some(file) => file.credential(common, imds)?,
+            None if mode == AuthMode::Environment => {
+                let env_cred =
+                    EnvironmentCredential::new(EnvironmentOptions { env, common, imds })?;
                 let provider = env_cred.provider();
-                Ok(Self {
-                    mode,
-                    credential: env_cred,
-                    cloud,
-                    provider,
-                })
+                (env_cred, provider)
             }
-            AuthMode::EnvironmentAzidentity => {
-                let cloud = match &opts.cloud {
-                    Some(c) => c.clone(),
-                    None => CloudEnvironment::from_env(&opts.env)?,
-                };
-                let chain = DefaultChain::new(DefaultChainOptions {
-                    env: opts.env,
-                    common: CredentialOptions {
-                        cloud: cloud.clone(),
-                        http,
-                        refresh_before: opts.refresh_before,
-                    },
-                    imds: opts.imds,
-                })?;
-                Ok(Self {
-                    mode,
-                    credential: chain,
-                    cloud,
-                    provider: "default chain",
-                })
-            }
-        }
+            None => (
+                DefaultChain::new(DefaultChainOptions { env, common, imds })?,
+                "default chain",
+            ),
+        };
+        Ok(Self {
+            mode,
+            credential,
+            cloud,
+            provider,
+        })
     }
 
     /// [`AuthMode::from_env`] then [`Credentials::new`].

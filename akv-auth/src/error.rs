@@ -438,6 +438,7 @@ pub(crate) fn into_azure(e: Error) -> azure_core::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn aadsts_codes_are_found_anywhere_in_the_text() {
@@ -493,5 +494,60 @@ mod tests {
             text.contains("environment: AZURE_TENANT_ID not set; managed identity: no token"),
             "{text}"
         );
+    }
+
+    /// An independent statement of the rule: the first `AADSTS` followed by digits that fit
+    /// a `u32`.
+    fn first_code(text: &str) -> Option<u32> {
+        text.match_indices("AADSTS").find_map(|(i, m)| {
+            let digits = &text[i + m.len()..];
+            let end = digits
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(digits.len());
+            digits[..end].parse().ok()
+        })
+    }
+
+    /// Text that holds no `AADSTS` marker (any printable characters, multi-byte ones included).
+    fn noise() -> impl Strategy<Value = String> {
+        "\\PC{0,30}".prop_filter("no marker", |s| !s.contains("AADSTS"))
+    }
+
+    proptest! {
+        #[test]
+        fn the_code_is_found_after_noise_and_markers_without_a_usable_number(
+            before in noise(),
+            decoy in proptest::option::of(proptest::sample::select(vec![
+                "AADSTS", "AADSTS: ", "AADSTSx", "AADSTS99999999999 ",
+            ])),
+            between in noise().prop_filter("no digit right after a bare marker", |s| {
+                !s.starts_with(|c: char| c.is_ascii_digit())
+            }),
+            code in any::<u32>(),
+            after in "([^0-9]\\PC{0,20})?",
+        ) {
+            // No marker may form across the seam when there is no decoy in between.
+            prop_assume!(!format!("{before}{between}").contains("AADSTS"));
+            let text = format!("{before}{}{between}AADSTS{code}{after}", decoy.unwrap_or_default());
+            prop_assert_eq!(aadsts_code(&text), Some(code), "{}", text);
+        }
+
+        #[test]
+        fn text_without_the_marker_has_no_code(text in noise()) {
+            prop_assert_eq!(aadsts_code(&text), None);
+        }
+
+        #[test]
+        fn any_mix_of_markers_digits_and_text_follows_the_rule(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "AADSTS", "AADST", "S", "0", "7000215", "99999999999", ":", " ", "é", "x",
+                ]),
+                0..12,
+            ),
+        ) {
+            let text = pieces.concat();
+            prop_assert_eq!(aadsts_code(&text), first_code(&text), "{}", text);
+        }
     }
 }

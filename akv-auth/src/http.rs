@@ -231,6 +231,14 @@ impl HttpOptions {
     }
 }
 
+/// The host of `url`; empty when it has none (for error context only).
+pub(crate) fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// Parses `host=addr:port[,host=addr:port…]` (whitespace around entries is ignored).
 ///
 /// ```
@@ -320,6 +328,7 @@ impl HttpClient for SdkTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn resolve_overrides_parse_and_malformed_entries_are_named() {
@@ -349,5 +358,75 @@ mod tests {
         let o =
             HttpOptions::from_env(&Env::from([(AKV2K8S_RESOLVE, "h=1.2.3.4:5")])).expect("options");
         assert_eq!(o.resolve.len(), 1);
+    }
+
+    fn host_name() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9]([a-zA-Z0-9-]{0,8}[a-zA-Z0-9])?(\\.[a-zA-Z0-9-]{1,8}){0,3}"
+    }
+
+    fn socket_addr() -> impl Strategy<Value = SocketAddr> {
+        (any::<IpAddr>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(ip, port))
+    }
+
+    /// Spaces and tabs, as an operator might type them around entries and `=`.
+    fn pad() -> impl Strategy<Value = String> {
+        "[ \t]{0,2}"
+    }
+
+    proptest! {
+        #[test]
+        fn resolve_entries_round_trip_whatever_the_spacing_and_empty_entries(
+            entries in proptest::collection::vec(
+                (host_name(), socket_addr(), pad(), pad(), pad(), any::<bool>()),
+                1..5,
+            ),
+            trailing_comma in any::<bool>(),
+        ) {
+            let mut text = String::new();
+            for (i, (host, addr, before, around, after, empty_before)) in entries.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                if *empty_before {
+                    text.push_str(around);
+                    text.push(',');
+                }
+                text.push_str(&format!("{before}{host}{around}={around}{addr}{after}"));
+            }
+            if trailing_comma {
+                text.push(',');
+            }
+            let want: Vec<(String, SocketAddr)> = entries
+                .iter()
+                .map(|(host, addr, ..)| (host.to_ascii_lowercase(), *addr))
+                .collect();
+            prop_assert_eq!(parse_resolve(&text).expect("well-formed"), want);
+        }
+
+        #[test]
+        fn entries_without_equals_or_with_a_url_for_a_host_are_refused_naming_the_variable(
+            host in host_name(),
+            addr in socket_addr(),
+            scheme in "(https?://|[a-z]+:|/)",
+        ) {
+            for bad in [host.clone(), format!("{scheme}{host}={addr}"), format!("={addr}")] {
+                let err = parse_resolve(&bad).expect_err("malformed");
+                let text = err.to_string();
+                prop_assert!(text.contains(AKV2K8S_RESOLVE), "{}", text);
+                prop_assert!(text.contains(bad.trim()), "names the entry: {}", text);
+            }
+        }
+
+        #[test]
+        fn arbitrary_values_never_panic_and_every_error_names_the_variable(value in "\\PC{0,40}") {
+            match parse_resolve(&value) {
+                Ok(entries) => {
+                    for (host, _) in entries {
+                        prop_assert!(!host.is_empty() && host == host.to_ascii_lowercase());
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().contains(AKV2K8S_RESOLVE), "{}", e),
+            }
+        }
     }
 }

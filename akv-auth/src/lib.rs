@@ -75,6 +75,8 @@ pub mod environment;
 pub mod error;
 pub mod http;
 pub mod managed_identity;
+mod sdk_credential;
+mod token_endpoint;
 pub mod username_password;
 pub mod workload_identity;
 

@@ -16,14 +16,14 @@ use std::time::Duration;
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_core::time::OffsetDateTime;
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::cache::TokenCache;
 use crate::credential::CredentialOptions;
 use crate::env::{AZURE_POD_IDENTITY_AUTHORITY_HOST, Env};
-use crate::error::{Error, Result, into_azure};
+use crate::error::{Error, Result, chain_text};
 use crate::http::HttpOptions;
+use crate::token_endpoint::{Answer, ErrorBody, Failure, TokenBody, exchange, in_seconds};
 
 /// Provider name used in errors.
 pub const PROVIDER: &str = "managed identity credential";
@@ -210,31 +210,26 @@ impl ManagedIdentityCredential {
     }
 
     async fn attempt(&self, url: &str) -> Attempt {
-        let resp = match self.http.get(url).header("Metadata", "true").send().await {
-            Ok(r) => r,
-            Err(e) => {
+        let request = self.http.get(url).header("Metadata", "true");
+        let Answer {
+            status,
+            retry_after,
+            text,
+        } = match exchange(request).await {
+            Ok(a) => a,
+            Err(Failure::Send(e)) => {
                 return match self
                     .http_options
                     .classify("IMDS token request", &self.endpoint, e)
                 {
                     e @ Error::Tls { .. } => Attempt::Fatal(e),
                     e => Attempt::Transient {
-                        summary: crate::error::chain_text(&e),
+                        summary: chain_text(&e),
                         retry_after: None,
                     },
                 };
             }
-        };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let text = match resp.text().await {
-            Ok(t) => t,
-            Err(e) => {
+            Err(Failure::Read(e)) => {
                 return Attempt::Transient {
                     summary: format!("reading the answer failed: {e}"),
                     retry_after: None,
@@ -290,41 +285,23 @@ fn jitter(d: Duration) -> Duration {
 /// IMDS / NMI error text: `error_description` of a JSON body, or the first line of plain text,
 /// at most 300 characters (error answers never carry tokens).
 fn error_detail(text: &str) -> String {
-    #[derive(Deserialize)]
-    struct E {
-        #[serde(default)]
-        error: String,
-        #[serde(default)]
-        error_description: String,
-    }
-    let raw = match serde_json::from_str::<E>(text) {
-        Ok(e) if !e.error_description.is_empty() => e.error_description,
-        Ok(e) => e.error,
-        Err(_) => text.lines().next().unwrap_or_default().to_owned(),
+    let raw = match ErrorBody::parse(text) {
+        Some(e) if !e.error_description.is_empty() => e.error_description,
+        Some(e) => e.error,
+        None => text.lines().next().unwrap_or_default().to_owned(),
     };
     raw.chars().take(300).collect()
 }
 
+/// An IMDS success body: `expires_in` wins over `expires_on`; one of them is required.
 fn parse_imds_token(text: &str) -> Option<AccessToken> {
-    #[derive(Deserialize)]
-    struct T {
-        access_token: String,
-        #[serde(default)]
-        expires_on: Option<serde_json::Value>,
-        #[serde(default)]
-        expires_in: Option<serde_json::Value>,
-    }
-    let num = |v: &serde_json::Value| v.as_i64().or_else(|| v.as_str()?.parse().ok());
-    let t: T = serde_json::from_str(text).ok()?;
-    let expires = match (
-        t.expires_in.as_ref().and_then(num),
-        t.expires_on.as_ref().and_then(num),
-    ) {
-        (Some(secs), _) => OffsetDateTime::now_utc() + azure_core::time::Duration::seconds(secs),
+    let body = TokenBody::parse(text)?;
+    let expires = match (body.expires_in(), body.expires_on()) {
+        (Some(secs), _) => in_seconds(secs),
         (None, Some(on)) => OffsetDateTime::from_unix_timestamp(on).ok()?,
         (None, None) => return None,
     };
-    Some(AccessToken::new(t.access_token, expires))
+    Some(body.into_token(expires))
 }
 
 impl std::fmt::Debug for ManagedIdentityCredential {
@@ -343,11 +320,7 @@ impl TokenCredential for ManagedIdentityCredential {
         scopes: &[&str],
         _options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        self.cache
-            .get_or_fetch(scopes, || async {
-                self.fetch(scopes).await.map_err(into_azure)
-            })
-            .await
+        self.cache.get_or_try(scopes, || self.fetch(scopes)).await
     }
 }
 

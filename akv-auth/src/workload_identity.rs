@@ -10,13 +10,12 @@ use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions}
 use azure_core::http::ClientMethodOptions;
 use azure_identity::{ClientAssertion, ClientAssertionCredentialOptions};
 
-use crate::cache::TokenCache;
-use crate::client_secret::require;
 use crate::credential::CredentialOptions;
 use crate::env::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID, Env,
 };
 use crate::error::{Error, Result, into_azure};
+use crate::sdk_credential::{SdkCredential, require};
 
 /// Provider name used in errors.
 pub const PROVIDER: &str = "workload identity credential";
@@ -67,10 +66,9 @@ impl ClientAssertion for TokenFile {
 
 /// Workload identity federation.
 pub struct WorkloadIdentityCredential {
-    inner: Arc<azure_identity::ClientAssertionCredential<TokenFile>>,
+    sdk: SdkCredential,
     client_id: String,
     token_file: PathBuf,
-    cache: TokenCache,
 }
 
 impl WorkloadIdentityCredential {
@@ -112,25 +110,21 @@ impl WorkloadIdentityCredential {
             };
             cloud.authority_host = host.trim_end_matches('/').to_owned();
         }
-        let mut client_options = opts.common.http.client_options()?;
-        client_options.cloud = Some(cloud.sdk_cloud());
-        let inner = azure_identity::ClientAssertionCredential::new(
-            tenant_id,
-            client_id.clone(),
-            TokenFile {
-                path: token_file.clone(),
-            },
-            Some(ClientAssertionCredentialOptions { client_options }),
-        )
-        .map_err(|e| Error::InvalidConfig {
-            field: "workload identity credential",
-            reason: e.to_string(),
+        let assertion = TokenFile {
+            path: token_file.clone(),
+        };
+        let sdk = SdkCredential::build(PROVIDER, &opts.common, &cloud, |client_options| {
+            azure_identity::ClientAssertionCredential::new(
+                tenant_id,
+                client_id.clone(),
+                assertion,
+                Some(ClientAssertionCredentialOptions { client_options }),
+            )
         })?;
         Ok(Arc::new(Self {
-            inner,
+            sdk,
             client_id,
             token_file,
-            cache: TokenCache::new(opts.common.refresh_before),
         }))
     }
 }
@@ -151,16 +145,6 @@ impl TokenCredential for WorkloadIdentityCredential {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        self.cache
-            .get_or_fetch(scopes, || async {
-                self.inner.get_token(scopes, options).await.map_err(|e| {
-                    // A file problem is ours: keep it on top.
-                    match Error::find(&e) {
-                        Some(Error::ReadFile { .. } | Error::InvalidConfig { .. }) => e,
-                        _ => into_azure(Error::from_identity(PROVIDER, e)),
-                    }
-                })
-            })
-            .await
+        self.sdk.get_token(scopes, options).await
     }
 }

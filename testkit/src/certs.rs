@@ -327,6 +327,7 @@ pub struct ChainBuilder {
     dns_names: Vec<String>,
     not_before: SystemTime,
     not_after: SystemTime,
+    leaf_rsa: RsaFixtureKey,
 }
 
 impl ChainBuilder {
@@ -352,6 +353,15 @@ impl ChainBuilder {
         self
     }
 
+    /// For an RSA chain, the checked-in key of the leaf (default [`RsaFixtureKey::Leaf`]);
+    /// [`RsaFixtureKey::Client`] makes client certificates (Entra client assertions). ECDSA
+    /// chains ignore it.
+    #[must_use]
+    pub fn rsa_leaf_key(mut self, key: RsaFixtureKey) -> Self {
+        self.leaf_rsa = key;
+        self
+    }
+
     /// Issues the chain.
     ///
     /// # Errors
@@ -374,7 +384,7 @@ impl ChainBuilder {
         let intermediate = issue(&int_name, int_params.signed_by(&int_key, &root_issuer))?;
         let int_issuer = Issuer::new(int_params, int_key);
 
-        let leaf_key = PrivateKey::new(self.kind, RsaFixtureKey::Leaf)?;
+        let leaf_key = PrivateKey::new(self.kind, self.leaf_rsa)?;
         let dns = if self.dns_names.is_empty() {
             vec![self.common_name.clone()]
         } else {
@@ -421,6 +431,7 @@ impl CertChain {
             dns_names: Vec::new(),
             not_before: now - Duration::from_secs(3600),
             not_after: now + Duration::from_secs(365 * 24 * 3600),
+            leaf_rsa: RsaFixtureKey::Leaf,
         }
     }
 

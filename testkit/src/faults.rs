@@ -42,6 +42,7 @@ pub struct Fault {
     method: Option<String>,
     host: Option<String>,
     path: Option<String>,
+    segment: Option<String>,
     authenticated: Option<bool>,
     action: FaultAction,
     remaining: Option<u32>,
@@ -53,6 +54,7 @@ impl Fault {
             method: None,
             host: None,
             path: None,
+            segment: None,
             authenticated: None,
             action,
             remaining: None,
@@ -114,6 +116,18 @@ impl Fault {
         self
     }
 
+    /// Only requests with a path segment (between `/`s) equal to `segment`, wherever it is:
+    /// `on_path_segment("secrets")` matches every request for the API server's secrets
+    /// (`/api/v1/secrets`, `/api/v1/namespaces/ns/secrets/name`, watches of them) whatever the
+    /// namespace, but not `/api/v1/namespaces/ns/configmaps` or a `secretsx` segment. It also
+    /// matches an object *named* `secrets`; add [`Fault::on_path`] or [`Fault::on_method`] to
+    /// narrow it. Case-sensitive, as Kubernetes paths are; combined with `on_path`, both must hold.
+    #[must_use]
+    pub fn on_path_segment(mut self, segment: &str) -> Self {
+        self.segment = Some(segment.to_owned());
+        self
+    }
+
     /// Only requests that carry a bearer token (so a challenge round trip is not consumed).
     #[must_use]
     pub fn authenticated_only(mut self) -> Self {
@@ -132,6 +146,10 @@ impl Fault {
         self.method.as_deref().is_none_or(|m| m == req.method)
             && self.host.as_deref().is_none_or(|h| h == req.host)
             && self.path.as_deref().is_none_or(|p| req.path.starts_with(p))
+            && self
+                .segment
+                .as_deref()
+                .is_none_or(|seg| req.path.split('/').any(|s| s == seg))
             && self.authenticated.is_none_or(|a| a == req.authenticated)
             && self.remaining != Some(0)
     }
@@ -415,6 +433,43 @@ mod tests {
             "fired a third time"
         );
         assert_eq!(faults.pending(), 1, "only the unlimited latency remains");
+    }
+
+    #[test]
+    fn path_segment_faults_match_a_whole_segment_anywhere_in_the_path() {
+        let faults = Faults::default();
+        faults.inject(Fault::status(500).on_path_segment("secrets"));
+        let fires = |path: &str| faults.take(&key(path, true)).outcome.is_some();
+        for path in [
+            "/api/v1/secrets",
+            "/api/v1/namespaces/default/secrets",
+            "/api/v1/namespaces/kube-system/secrets/db",
+            "/apis/spike.example.com/v1/namespaces/ns/secrets/",
+        ] {
+            assert!(fires(path), "{path}");
+        }
+        for path in [
+            "/api/v1/namespaces/default/configmaps/db",
+            "/api/v1/namespaces/secretsx/configmaps",
+            "/api/v1/namespaces/default/Secrets",
+            "/secretsecrets",
+            "/",
+            "",
+        ] {
+            assert!(!fires(path), "{path}");
+        }
+
+        // With a prefix, both must hold.
+        let faults = Faults::default();
+        faults.inject(
+            Fault::status(503)
+                .on_path("/api/v1/namespaces/a/")
+                .on_path_segment("secrets"),
+        );
+        let fires = |path: &str| faults.take(&key(path, true)).outcome.is_some();
+        assert!(fires("/api/v1/namespaces/a/secrets/x"));
+        assert!(!fires("/api/v1/namespaces/b/secrets/x"));
+        assert!(!fires("/api/v1/namespaces/a/configmaps/x"));
     }
 
     #[test]

@@ -1,18 +1,27 @@
-//! Fixture files (YAML) for vaults, objects and principals.
+//! Fixture files (YAML) for vaults, objects, principals and identities.
 //!
-//! A fixture describes, in one YAML document, the principals a test (or the demo) uses and the
-//! vaults it needs: their cloud, tenant, authorization model, grants, secrets (one or several
-//! versions), certificates (made by the [certificate factory](crate::certs) or taken from the
-//! checked-in openssl files) and keys. [`Fixture::apply`] seeds a running
-//! [`KeyVaultFake`](crate::vault::KeyVaultFake) through its public seeding API and returns the resolved principals, so a
-//! test can ask for their tokens. The format is documented field by field in
-//! `docs/testkit-fixtures.md`; `examples/vault-fixture.yaml` is the demo's fixture.
+//! A fixture describes, in one YAML document, the principals a test (or the demo) uses, the
+//! vaults it needs (their cloud, tenant, authorization model, grants, secrets with one or
+//! several versions, certificates made by the [certificate factory](crate::certs) or taken
+//! from the checked-in openssl files, and keys) and the identity side: Entra tenants, app
+//! registrations with client secrets, client certificates and workload-identity federations,
+//! ROPC users, managed identities and aad-pod-identity pods.
+//!
+//! * [`Fixture::apply`] seeds a running [`KeyVaultFake`](crate::vault::KeyVaultFake) with the
+//!   vaults only (the identity sections are checked and otherwise ignored).
+//! * [`Fixture::apply_all`] seeds every fake given in [`Fakes`]: the vaults into the Key Vault
+//!   fake, `tenants`/`clients`/`users` into the [`EntraFake`](crate::entra::EntraFake),
+//!   `identities`/`pods` into the [`ImdsFake`](crate::imds::ImdsFake).
+//!
+//! Both return the resolved principals ([`Applied`]), so a test can ask for their tokens, and
+//! `apply_all` also the generated client certificates. The format is documented field by field
+//! in `docs/testkit-fixtures.md`; `examples/vault-fixture.yaml` is the demo's fixture.
 //!
 //! Loading is strict: an unknown field, principal, role, cloud or scope is an error that names
-//! the vault, the object and the field, and says what to write instead. Every check runs
-//! before the fake is touched ([`Fixture::validate`]), so an invalid fixture seeds nothing.
-//! Secret values never appear in `Debug` output or error messages (YAML errors are rendered
-//! without source snippets for that reason).
+//! the vault or entry, the object and the field, and says what to write instead. Every check
+//! runs before a fake is touched ([`Fixture::validate`]), so an invalid fixture seeds nothing.
+//! Secret values and passwords never appear in `Debug` output or error messages (YAML errors
+//! are rendered without source snippets for that reason).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -46,9 +55,42 @@
 //! let _token = kv.token_for("accvault", controller)?;
 //! # Ok(()) }
 //! ```
+//!
+//! The identity side goes to the Entra and IMDS fakes with [`Fixture::apply_all`]:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use testkit::entra::EntraFake;
+//! use testkit::fixtures::{Fakes, Fixture};
+//! use testkit::imds::ImdsFake;
+//!
+//! let fixture = Fixture::from_yaml(
+//!     r#"
+//! principals: [{name: controller}, {name: vm-identity}]
+//! clients:
+//!   - principal: controller
+//!     secrets: [s3cr3t]
+//!     certificates: [{name: current, commonName: controller.example.com}]
+//!     federations:
+//!       - {issuer: testkit, namespace: akv2k8s, serviceAccount: akv2k8s-controller}
+//! identities:
+//!   - {principal: vm-identity, kind: userAssigned}
+//! "#,
+//! )?;
+//!
+//! testkit::install_crypto_provider();
+//! let entra = EntraFake::start(Default::default()).await?;
+//! let imds = ImdsFake::start(Default::default()).await?;
+//! let applied = fixture.apply_all(&Fakes::new().entra(&entra).imds(&imds))?;
+//! let cert = applied.client_certificate("controller", "current").ok_or("generated")?;
+//! assert!(cert.pem().starts_with("-----BEGIN PRIVATE KEY-----"));
+//! # Ok(()) }
+//! ```
 
 mod apply;
 mod error;
+mod identity;
 mod plan;
 
 #[cfg(test)]
@@ -62,10 +104,14 @@ use serde::Deserialize;
 use crate::certs::{KeyKind, PemPart};
 use crate::vault::{KeySpec, Operation, Permissions};
 
-pub use apply::Applied;
+pub use apply::{Applied, ClientCertificate, Fakes};
 pub use error::{FixtureError, YamlError};
+pub use identity::{
+    ClientCertificateEntry, ClientEntry, FederationEntry, IdentityEntry, ManagedIdentityKind,
+    PodEntry, TESTKIT_ISSUER, TenantEntry, UserEntry,
+};
 
-/// A parsed fixture: principals and vaults. See the [module docs](self).
+/// A parsed fixture: principals, vaults and the identity side. See the [module docs](self).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[non_exhaustive]
@@ -76,6 +122,21 @@ pub struct Fixture {
     /// `vaults:`, created in this order.
     #[serde(default)]
     pub vaults: Vec<VaultEntry>,
+    /// `tenants:`, empty Entra tenants.
+    #[serde(default)]
+    pub tenants: Vec<TenantEntry>,
+    /// `clients:`, app registrations of principals with their credentials (Entra fake).
+    #[serde(default)]
+    pub clients: Vec<ClientEntry>,
+    /// `users:`, users for the ROPC grant (Entra fake).
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+    /// `identities:`, managed identities of the VM (IMDS fake in VM mode).
+    #[serde(default)]
+    pub identities: Vec<IdentityEntry>,
+    /// `pods:`, pods with their bound identities (IMDS fake in NMI mode).
+    #[serde(default)]
+    pub pods: Vec<PodEntry>,
 }
 
 /// One entry of `principals:`. Ids not given are derived from `name` as

@@ -304,6 +304,11 @@ impl ImdsFake {
         self.endpoint.clock()
     }
 
+    /// IMDS or NMI, as started.
+    pub fn mode(&self) -> &ImdsMode {
+        &self.service.mode
+    }
+
     /// The token issuer.
     pub fn issuer(&self) -> &Arc<TokenIssuer> {
         &self.service.issuer

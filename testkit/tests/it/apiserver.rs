@@ -778,3 +778,113 @@ async fn secrets_are_validated_like_the_real_server() {
             .contains("type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable")
     );
 }
+
+#[tokio::test]
+async fn injected_500s_on_secret_writes_surface_through_kube_while_configmaps_keep_working() {
+    let (api, client) = cluster().await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let other_ns: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret("before", &[], &[("k", "v")]),
+        )
+        .await
+        .expect("create before the fault");
+
+    // Every write of a secret, in any namespace: the `secrets` segment, one rule per verb.
+    for method in ["POST", "PUT", "PATCH", "DELETE"] {
+        api.faults().inject(
+            Fault::status(500)
+                .on_method(method)
+                .on_path_segment("secrets"),
+        );
+    }
+
+    let (code, reason, status) = api_status(
+        secrets
+            .create(&PostParams::default(), &secret("db", &[], &[("k", "v")]))
+            .await
+            .expect_err("secret create fails"),
+    );
+    assert_eq!((code, reason.as_str()), (500, "InternalError"));
+    assert_eq!(status["status"], "Failure");
+    assert_eq!(
+        status["message"],
+        "Internal error occurred: injected by testkit"
+    );
+    let (code, ..) = api_status(
+        other_ns
+            .create(&PostParams::default(), &secret("db", &[], &[]))
+            .await
+            .expect_err("another namespace fails too"),
+    );
+    assert_eq!(code, 500);
+    let (code, ..) = api_status(
+        secrets
+            .patch(
+                "before",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+            )
+            .await
+            .expect_err("secret patch fails"),
+    );
+    assert_eq!(code, 500);
+    let (code, ..) = api_status(
+        secrets
+            .delete("before", &DeleteParams::default())
+            .await
+            .expect_err("secret delete fails"),
+    );
+    assert_eq!(code, 500);
+
+    // Reads of secrets and every configmap call are untouched.
+    let before = secrets.get("before").await.expect("reads still work");
+    assert!(
+        !before.labels().contains_key("x"),
+        "the patch did not land: {:?}",
+        before.metadata.labels
+    );
+    assert_eq!(
+        secrets
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1,
+        "the failed create left nothing behind"
+    );
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "settings"}, "data": {"k": "v"}}))
+            .expect("cm");
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("configmap create");
+    let patched = cms
+        .patch(
+            "settings",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "w"}})),
+        )
+        .await
+        .expect("configmap patch");
+    assert_eq!(
+        patched.data.and_then(|d| d.get("k").cloned()).as_deref(),
+        Some("w")
+    );
+    cms.delete("settings", &DeleteParams::default())
+        .await
+        .expect("configmap delete");
+
+    let faulted = api.log().filter(|r| r.status == 500);
+    assert_eq!(faulted.len(), 4, "{faulted:?}");
+    assert!(
+        faulted
+            .iter()
+            .all(|r| r.path.split('/').any(|s| s == "secrets")),
+        "{faulted:?}"
+    );
+}

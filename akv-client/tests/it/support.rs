@@ -1,0 +1,106 @@
+//! A Key Vault fake with vault `accvault`, and akv-client wired to it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use akv_client::azure::{AzureKeyVaults, AzureOptions};
+use akv_client::http::HttpOptions;
+use akv_client::{IdentityRef, KeyVault, KeyVaultProvider, VaultUrl};
+use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use testkit::clock::Clock;
+use testkit::cloud::Cloud;
+use testkit::token::{Principal, TokenIssuer};
+use testkit::vault::{KeyVaultFake, KeyVaultOptions, Permissions, VaultSpec};
+
+pub const VAULT: &str = "accvault";
+
+pub struct World {
+    pub kv: KeyVaultFake,
+    pub app: Principal,
+}
+
+impl World {
+    pub async fn start() -> World {
+        Self::start_with_clock(Clock::system()).await
+    }
+
+    pub async fn start_with_clock(clock: Clock) -> World {
+        testkit::install_crypto_provider();
+        let kv = KeyVaultFake::start(KeyVaultOptions {
+            clock: Some(clock),
+            ..Default::default()
+        })
+        .await
+        .expect("start the Key Vault fake");
+        let app = Principal::new("app");
+        kv.create_vault(VaultSpec::new(VAULT).grant(&app, Permissions::all()))
+            .expect("create vault");
+        World { kv, app }
+    }
+
+    pub fn url(&self) -> VaultUrl {
+        VaultUrl::from_name(VAULT, "").expect("url")
+    }
+
+    /// The production wiring: resolve override + testkit CA, one credential.
+    pub fn provider(&self) -> Arc<AzureKeyVaults> {
+        let http = HttpOptions {
+            resolve: self.kv.resolve_overrides(),
+            extra_roots_pem: vec![self.kv.ca_pem()],
+            extra_roots_only: true,
+            ..Default::default()
+        }
+        .build()
+        .expect("http client");
+        let cred = Arc::new(EntraStandIn {
+            issuer: self.kv.issuer().clone(),
+            principal: self.app.clone(),
+        });
+        AzureKeyVaults::new(AzureOptions::single(cred, http))
+    }
+
+    pub fn vault(&self) -> Arc<dyn KeyVault> {
+        self.provider()
+            .vault(&self.url(), &IdentityRef::default_identity())
+            .expect("vault")
+    }
+}
+
+/// Mints the fake's tokens for the requested audience, as Entra would.
+#[derive(Debug)]
+pub struct EntraStandIn {
+    issuer: Arc<TokenIssuer>,
+    principal: Principal,
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for EntraStandIn {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        let audience = scopes
+            .first()
+            .copied()
+            .unwrap_or_default()
+            .trim_end_matches("/.default")
+            .to_owned();
+        let cloud = Cloud::ALL
+            .into_iter()
+            .find(|c| c.vault_audience == audience)
+            .unwrap_or(Cloud::PUBLIC);
+        let claims = self.issuer.claims_for(
+            &self.principal,
+            &cloud,
+            &audience,
+            Duration::from_secs(3600),
+        );
+        let expires = azure_core::time::OffsetDateTime::from_unix_timestamp(claims.exp as i64)
+            .expect("expiry");
+        Ok(AccessToken::new(
+            self.issuer.mint(&claims).as_str().to_owned(),
+            expires,
+        ))
+    }
+}
