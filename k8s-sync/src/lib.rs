@@ -6,10 +6,71 @@
 //! akv-auth  <-  akv-client  <-  {k8s-sync, k8s-mutate}  <-  bins
 //! ```
 //!
-//! `k8s-sync` depends on `akv-client` (through its `KeyVault` port only) and on `kube`. It will
-//! hold the `spv.no` API types for every served version, pure rendering of outputs, the
-//! reconciler, status and Events, metrics and leader election, and a `run` entry point that the
-//! `akv2k8s-controller` binary and embedding operators call. Tests use the fake API server and
-//! Key Vault fake from `testkit`.
+//! `k8s-sync` sits above `akv-client` (it will use only its `KeyVault` port) and `kube`, and
+//! below the `akv2k8s-controller` binary and any operator that embeds the controller. Today it
+//! holds the foundation, the `spv.no` API:
 //!
-//! This crate is a skeleton until the "k8s-sync: the AzureKeyVaultSecret controller" issue lands.
+//! * [`crd`]: `AzureKeyVaultSecret` in every version upstream akv2k8s serves
+//!   ([`crd::v1alpha1`], [`crd::v1`], [`crd::v2alpha1`], and [`crd::v2beta1`], the storage
+//!   version the controller uses), the `Ready` condition and its reasons, and [`crd()`] /
+//!   [`crd_yaml()`], the multi-version `CustomResourceDefinition` checked in at
+//!   `crds/azurekeyvaultsecrets.spv.no.yaml`.
+//!
+//! Rendering, reconcile, status and Events, metrics and the `run` entry point follow (issue
+//! "k8s-sync: the AzureKeyVaultSecret controller"). Tests use the fake API server from `testkit`.
+//!
+//! # Example
+//!
+//! Install the CRD into testkit's fake API server, apply an upstream `v1` manifest unchanged and
+//! read it back at the storage version, as the controller will:
+//!
+//! ```
+//! use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+//! use kube::api::{Api, PostParams};
+//! use kube::runtime::wait::{await_condition, conditions};
+//! use k8s_sync::crd::{v1, v2beta1, ObjectType};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! testkit::install_crypto_provider();
+//! let api = testkit::apiserver::ApiServerFake::start(Default::default()).await?;
+//! let kubeconfig = kube::config::Kubeconfig::from_yaml(&api.kubeconfig_yaml())?;
+//! let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+//! let client = kube::Client::try_from(config)?;
+//!
+//! let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+//! crds.create(&PostParams::default(), &k8s_sync::crd()?).await?;
+//! await_condition(crds, k8s_sync::crd::CRD_NAME, conditions::is_crd_established()).await?;
+//!
+//! let manifest = "
+//! apiVersion: spv.no/v1
+//! kind: AzureKeyVaultSecret
+//! metadata:
+//!   name: test-secret
+//! spec:
+//!   vault:
+//!     name: akv2k8s-test
+//!     object:
+//!       type: secret
+//!       name: my-secret
+//! ";
+//! let akvs: v1::AzureKeyVaultSecret = serde_saphyr::from_str(manifest)?;
+//! Api::<v1::AzureKeyVaultSecret>::default_namespaced(client.clone())
+//!     .create(&PostParams::default(), &akvs)
+//!     .await?;
+//!
+//! let stored = Api::<v2beta1::AzureKeyVaultSecret>::default_namespaced(client)
+//!     .get("test-secret")
+//!     .await?;
+//! assert_eq!(stored.spec.vault.object.type_, ObjectType::Secret);
+//! assert!(stored.spec.secret_output().is_none(), "env injection only");
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub mod crd;
+mod error;
+
+pub use crd::{crd, crd_yaml};
+pub use error::{Error, Result};

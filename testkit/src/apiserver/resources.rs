@@ -423,6 +423,31 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, CrdError> {
     })
 }
 
+/// Kubernetes' version priority: `v2` > `v1` > `v2beta1` > `v1beta2` > `v1alpha1` > other
+/// names. Larger is preferred.
+pub fn version_priority(v: &str) -> (u8, u64, u64) {
+    let Some(rest) = v.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let Ok(major) = digits.parse::<u64>() else {
+        return (0, 0, 0);
+    };
+    let tail = &rest[digits.len()..];
+    let level_minor = |prefix: &str, level: u8| {
+        tail.strip_prefix(prefix)
+            .and_then(|m| m.parse::<u64>().ok())
+            .map(|m| (level, major, m))
+    };
+    if tail.is_empty() {
+        (3, major, 0)
+    } else {
+        level_minor("beta", 2)
+            .or_else(|| level_minor("alpha", 1))
+            .unwrap_or((0, 0, 0))
+    }
+}
+
 /// All served types by (group, plural).
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
@@ -465,10 +490,11 @@ impl Registry {
         self.types.values()
     }
 
-    /// `/apis` group list: every group with its versions (core excluded).
+    /// `/apis` group list: every group with its versions (core excluded), highest priority
+    /// first; the preferred version is the highest-priority one (GA over beta over alpha, then
+    /// higher numbers), as the real server orders CRD versions.
     pub fn groups(&self) -> Value {
         let mut groups: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        let mut preferred: BTreeMap<&str, String> = BTreeMap::new();
         for t in self.all().filter(|t| !t.group.is_empty()) {
             let e = groups.entry(&t.group).or_default();
             for v in &t.versions {
@@ -476,14 +502,12 @@ impl Registry {
                     e.push(v.name.clone());
                 }
             }
-            preferred
-                .entry(&t.group)
-                .or_insert_with(|| t.storage_version.clone());
         }
         let groups: Vec<Value> = groups
             .into_iter()
-            .map(|(g, vs)| {
-                let pv = preferred.get(g).cloned().unwrap_or_default();
+            .map(|(g, mut vs)| {
+                vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)).then_with(|| a.cmp(b)));
+                let pv = vs.first().cloned().unwrap_or_default();
                 json!({
                     "name": g,
                     "versions": vs.iter().map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v})).collect::<Vec<_>>(),
@@ -568,6 +592,24 @@ mod tests {
         let mut bad = crd.clone();
         bad["metadata"]["name"] = json!("wrong");
         assert_eq!(from_crd(&bad).expect_err("name").field, "metadata.name");
+    }
+
+    #[test]
+    fn versions_are_preferred_as_kubernetes_orders_them() {
+        let mut vs = [
+            "v1alpha1", "v2beta1", "v1", "v2alpha1", "v1beta1", "v2", "foo",
+        ];
+        vs.sort_by(|a, b| {
+            version_priority(b)
+                .cmp(&version_priority(a))
+                .then_with(|| a.cmp(b))
+        });
+        assert_eq!(
+            vs,
+            [
+                "v2", "v1", "v2beta1", "v1beta1", "v2alpha1", "v1alpha1", "foo"
+            ]
+        );
     }
 
     #[test]

@@ -93,7 +93,12 @@ fn cell(obj: &Value, path: &str, type_: &str, custom: bool, now: SystemTime) -> 
         _ => {}
     }
     let v = jsonpath(obj, path).unwrap_or(Value::Null);
-    if path == ".metadata.creationTimestamp" && !custom {
+    // The built-in Age columns and CRD `date` columns are rendered as ages by the server
+    // (the CRD table convertor's `HumanDuration`), missing values as `<unknown>`/`<none>`.
+    if (path == ".metadata.creationTimestamp" && !custom) || type_ == "date" {
+        if v.is_null() && type_ == "date" && custom {
+            return Value::Null;
+        }
         return json!(
             v.as_str()
                 .and_then(|t| parse_rfc3339(t).ok())

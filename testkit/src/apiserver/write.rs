@@ -303,6 +303,14 @@ impl State {
                     m.remove("deletionTimestamp");
                     m.remove("resourceVersion");
                 }
+                // Custom resources with a status subresource start without status: the real
+                // server drops status sent on create.
+                if rt.custom
+                    && rt.status_subresource
+                    && let Some(m) = new.as_object_mut()
+                {
+                    m.remove("status");
+                }
             }
         }
         let name = key.name.clone();
@@ -336,6 +344,15 @@ impl State {
                     rt.kind, target.version, rt.kind
                 )));
             }
+        }
+        // Stored at the storage version: fields that version does not know are pruned too
+        // (conversion `None`), as the real server does when it encodes for storage.
+        if target.version != rt.storage_version
+            && let Some(schema) = rt
+                .version(&rt.storage_version)
+                .and_then(|v| v.schema.as_ref())
+        {
+            validate::prune(&mut new, schema, true);
         }
         if let Some(old_fin) = meta_old["finalizers"].as_array()
             && !meta_old["deletionTimestamp"].is_null()

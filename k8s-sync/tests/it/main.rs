@@ -1,0 +1,9 @@
+//! Integration tests of the public API: the upstream manifests against the Rust types, the CRD
+//! file against the types, and the CRD installed into testkit's fake API server, driven by kube's
+//! client and by the real `kubectl`.
+
+mod apiserver;
+mod crd_file;
+mod kubectl;
+mod manifests;
+mod support;
