@@ -171,6 +171,15 @@ impl HttpOptions {
                     reason: "not a PEM certificate bundle".into(),
                 }
             })?;
+            if certs.is_empty() {
+                // Trusting "nothing" by accident would fail every handshake later with a
+                // confusing message; say so now.
+                return Err(Error::InvalidConfig {
+                    field: "HttpOptions::extra_roots_pem",
+                    reason: "holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)"
+                        .into(),
+                });
+            }
             roots.extend(certs);
         }
         let mut b = reqwest::Client::builder()
@@ -329,6 +338,16 @@ impl HttpClient for SdkTransport {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_root_without_any_certificate_is_refused() {
+        testkit::install_crypto_provider();
+        let err = HttpOptions::default()
+            .trust_only("not a certificate")
+            .reqwest_client(None)
+            .expect_err("no certificate in the root");
+        assert!(err.to_string().contains("extra_roots_pem"), "{err}");
+    }
 
     #[test]
     fn resolve_overrides_parse_and_malformed_entries_are_named() {

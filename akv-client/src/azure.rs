@@ -2,21 +2,36 @@
 //!
 //! One [`AzureKeyVaults`] per process hands out one [`AzureVault`] per (vault, identity); each
 //! holds one SDK client per object kind, built on first use and reused, because every new
-//! client pays a challenge round trip (azure-wire-facts.md). Retries default to none: the
-//! read plane ([`crate::cache`]) retries under its per-vault budget, honouring `Retry-After`,
-//! so a TLS or DNS failure is reported at once instead of after the SDK's 80 s of retries.
+//! client pays a challenge round trip (azure-wire-facts.md).
 //!
-//! **Where akv-auth plugs in:** [`AzureOptions::credentials`] takes the
-//! `Arc<dyn TokenCredential>` per identity that `akv-auth` builds, and
-//! [`AzureOptions::http`] the reqwest client from its HTTP builder (today built by
-//! [`crate::http::HttpOptions::build`]).
+//! ```text
+//!  get/list ──▶ SDK client of the kind (built once) ──▶ first request? ── yes ──▶ runs alone;
+//!                                                        │                      concurrent first
+//!                                                        no                     requests wait
+//!                                                        ▼
+//!                                           requests run concurrently (challenge cached)
+//! ```
+//!
+//! * **Credentials** come from `akv-auth` (`Credentials` build one
+//!   `Arc<dyn TokenCredential>` per identity) through [`AzureOptions::credentials`].
+//! * **HTTP** is `akv-auth`'s one builder, [`akv_auth::HttpOptions`]: the resolve override
+//!   (`AKV2K8S_RESOLVE`), extra trusted roots, timeouts, and TLS verification failures reported
+//!   at once ([`Error::kind`] `"tls"`) instead of being retried.
+//! * **Retries** in the SDK default to none ([`AzureOptions::new`]): the read plane
+//!   ([`crate::cache`]) retries under its per-vault budget, honouring `Retry-After`.
+//! * **Challenge priming:** the first request through a fresh SDK client goes alone and
+//!   concurrent first requests wait for it, so the client pays Key Vault's 401 challenge once
+//!   instead of once per concurrent caller. A first request that gets no answer from Key Vault
+//!   (connection or TLS failure) does not prime: the next caller tries alone again.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use akv_auth::{HttpOptions, RetryConfig};
 use azure_core::credentials::TokenCredential;
-use azure_core::http::{ClientOptions, RetryOptions, Transport};
+use azure_core::http::ClientOptions;
 use azure_security_keyvault_certificates::models::CertificateClientGetCertificateOptions;
 use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
 use azure_security_keyvault_keys::models::KeyClientGetKeyOptions;
@@ -24,6 +39,7 @@ use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
 use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use futures::TryStreamExt as _;
+use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
 use crate::key::JsonWebKey;
@@ -37,22 +53,36 @@ use crate::vault::{KeyVault, KeyVaultProvider};
 /// How to reach Key Vault.
 #[derive(Clone)]
 pub struct AzureOptions {
-    /// Credential per identity (from `akv-auth`).
+    /// Credential per identity (from `akv-auth`'s `Credentials`).
     pub credentials: HashMap<IdentityRef, Arc<dyn TokenCredential>>,
-    /// HTTP client used as the SDK transport (resolve override and extra roots applied).
-    pub http: reqwest::Client,
-    /// SDK retry options (default none: [`crate::cache::ReadPlane`] retries).
-    pub retry: RetryOptions,
+    /// The SDK transport, built by `akv-auth`: resolve override, extra roots, timeouts,
+    /// immediate TLS errors, and the SDK's own retries (`http.retry`).
+    pub http: HttpOptions,
 }
 
 impl AzureOptions {
-    /// Options with one identity, [`IdentityRef::default_identity`].
-    pub fn single(credential: Arc<dyn TokenCredential>, http: reqwest::Client) -> Self {
+    /// Options for these identities. The SDK's retries are switched off
+    /// (`http.retry = RetryConfig::none()`), because [`crate::cache::ReadPlane`] retries
+    /// under the vault's budget; assign `http.retry` afterwards to have both.
+    pub fn new(
+        credentials: HashMap<IdentityRef, Arc<dyn TokenCredential>>,
+        http: HttpOptions,
+    ) -> Self {
         Self {
-            credentials: HashMap::from([(IdentityRef::default_identity(), credential)]),
-            http,
-            retry: RetryOptions::none(),
+            credentials,
+            http: HttpOptions {
+                retry: RetryConfig::none(),
+                ..http
+            },
         }
+    }
+
+    /// Options with one identity, [`IdentityRef::default_identity`] (see [`AzureOptions::new`]).
+    pub fn single(credential: Arc<dyn TokenCredential>, http: HttpOptions) -> Self {
+        Self::new(
+            HashMap::from([(IdentityRef::default_identity(), credential)]),
+            http,
+        )
     }
 }
 
@@ -60,6 +90,7 @@ impl fmt::Debug for AzureOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AzureOptions")
             .field("identities", &self.credentials.keys().collect::<Vec<_>>())
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -67,31 +98,41 @@ impl fmt::Debug for AzureOptions {
 /// The [`KeyVaultProvider`] on the Azure SDK.
 #[derive(Debug)]
 pub struct AzureKeyVaults {
-    opts: AzureOptions,
+    credentials: HashMap<IdentityRef, Arc<dyn TokenCredential>>,
+    client_options: ClientOptions,
     vaults: Mutex<HashMap<(VaultUrl, IdentityRef), Arc<AzureVault>>>,
 }
 
 impl AzureKeyVaults {
-    /// A provider.
-    pub fn new(opts: AzureOptions) -> Arc<Self> {
-        Arc::new(Self {
-            opts,
+    /// A provider. Builds the one HTTP client every vault and kind shares.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BuildTransport`] when `akv-auth` cannot build the HTTP client (an extra root
+    /// that is not PEM, …).
+    pub fn new(opts: AzureOptions) -> Result<Arc<Self>> {
+        let AzureOptions { credentials, http } = opts;
+        let client_options = http
+            .client_options()
+            .map_err(|source| Error::BuildTransport { source })?;
+        Ok(Arc::new(Self {
+            credentials,
+            client_options,
             vaults: Mutex::new(HashMap::new()),
-        })
+        }))
     }
 }
 
 impl KeyVaultProvider for AzureKeyVaults {
     fn vault(&self, url: &VaultUrl, identity: &IdentityRef) -> Result<Arc<dyn KeyVault>> {
-        let credential = self
-            .opts
-            .credentials
-            .get(identity)
-            .cloned()
-            .ok_or_else(|| Error::InvalidConfig {
-                field: "identity",
-                reason: format!("no credential configured for identity '{}'", identity.0),
-            })?;
+        let credential =
+            self.credentials
+                .get(identity)
+                .cloned()
+                .ok_or_else(|| Error::InvalidConfig {
+                    field: "identity",
+                    reason: format!("no credential configured for identity '{}'", identity.0),
+                })?;
         let mut vaults = self
             .vaults
             .lock()
@@ -102,11 +143,10 @@ impl KeyVaultProvider for AzureKeyVaults {
                 Arc::new(AzureVault {
                     url: url.clone(),
                     credential,
-                    http: self.opts.http.clone(),
-                    retry: self.opts.retry.clone(),
-                    secrets: OnceLock::new(),
-                    certificates: OnceLock::new(),
-                    keys: OnceLock::new(),
+                    client_options: self.client_options.clone(),
+                    secrets: SdkClient::default(),
+                    certificates: SdkClient::default(),
+                    keys: SdkClient::default(),
                 })
             })
             .clone();
@@ -114,15 +154,81 @@ impl KeyVaultProvider for AzureKeyVaults {
     }
 }
 
+/// One SDK client, built on first use, and the gate its first request passes alone.
+struct SdkClient<T> {
+    client: OnceLock<T>,
+    primed: OnceCell<()>,
+}
+
+impl<T> Default for SdkClient<T> {
+    fn default() -> Self {
+        Self {
+            client: OnceLock::new(),
+            primed: OnceCell::new(),
+        }
+    }
+}
+
+impl<T> SdkClient<T> {
+    fn get_or_init(
+        &self,
+        url: &VaultUrl,
+        kind: &'static str,
+        make: impl FnOnce() -> azure_core::Result<T>,
+    ) -> Result<&T> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let made = make().map_err(|e| Error::BuildClient {
+            vault: url.to_string(),
+            kind,
+            source: Box::new(e),
+        })?;
+        // A racing thread may have stored one first; either is fine.
+        Ok(self.client.get_or_init(|| made))
+    }
+
+    /// Runs `call`; while the client has not had an answer from Key Vault yet, one call at a
+    /// time runs and the others wait, so only the first pays the challenge round trip.
+    ///
+    /// Cancellation: dropping the call that runs alone lets the next waiter run alone.
+    async fn primed<R, F>(&self, mut call: impl FnMut() -> F) -> Result<R>
+    where
+        F: Future<Output = Result<R>>,
+    {
+        if self.primed.initialized() {
+            return call().await;
+        }
+        let mut first = None;
+        let (slot, run) = (&mut first, &mut call);
+        // Err(()) leaves the gate closed: the next waiter runs alone.
+        let _ = self
+            .primed
+            .get_or_try_init(move || async move {
+                let result = run().await;
+                let answered = match &result {
+                    Ok(_) => true,
+                    Err(e) => e.status().is_some(),
+                };
+                *slot = Some(result);
+                if answered { Ok(()) } else { Err(()) }
+            })
+            .await;
+        match first {
+            Some(result) => result,
+            None => call().await,
+        }
+    }
+}
+
 /// One vault as one identity: three lazily built SDK clients.
 pub struct AzureVault {
     url: VaultUrl,
     credential: Arc<dyn TokenCredential>,
-    http: reqwest::Client,
-    retry: RetryOptions,
-    secrets: OnceLock<SecretClient>,
-    certificates: OnceLock<CertificateClient>,
-    keys: OnceLock<KeyClient>,
+    client_options: ClientOptions,
+    secrets: SdkClient<SecretClient>,
+    certificates: SdkClient<CertificateClient>,
+    keys: SdkClient<KeyClient>,
 }
 
 impl fmt::Debug for AzureVault {
@@ -133,37 +239,11 @@ impl fmt::Debug for AzureVault {
     }
 }
 
-fn client_or_init<'a, T>(
-    cell: &'a OnceLock<T>,
-    url: &VaultUrl,
-    kind: &'static str,
-    make: impl FnOnce() -> azure_core::Result<T>,
-) -> Result<&'a T> {
-    if let Some(c) = cell.get() {
-        return Ok(c);
-    }
-    let made = make().map_err(|e| Error::BuildClient {
-        vault: url.to_string(),
-        kind,
-        source: Box::new(e),
-    })?;
-    // A racing thread may have stored one first; either is fine.
-    Ok(cell.get_or_init(|| made))
-}
-
 impl AzureVault {
-    fn client_options(&self) -> ClientOptions {
-        ClientOptions {
-            transport: Some(Transport::new(Arc::new(self.http.clone()))),
-            retry: self.retry.clone(),
-            ..Default::default()
-        }
-    }
-
     fn secrets(&self) -> Result<&SecretClient> {
-        client_or_init(&self.secrets, &self.url, "secret", || {
+        self.secrets.get_or_init(&self.url, "secret", || {
             let options = SecretClientOptions {
-                client_options: self.client_options(),
+                client_options: self.client_options.clone(),
                 ..Default::default()
             };
             SecretClient::new(self.url.as_str(), self.credential.clone(), Some(options))
@@ -171,9 +251,9 @@ impl AzureVault {
     }
 
     fn certificates(&self) -> Result<&CertificateClient> {
-        client_or_init(&self.certificates, &self.url, "certificate", || {
+        self.certificates.get_or_init(&self.url, "certificate", || {
             let options = CertificateClientOptions {
-                client_options: self.client_options(),
+                client_options: self.client_options.clone(),
                 ..Default::default()
             };
             CertificateClient::new(self.url.as_str(), self.credential.clone(), Some(options))
@@ -181,9 +261,9 @@ impl AzureVault {
     }
 
     fn keys(&self) -> Result<&KeyClient> {
-        client_or_init(&self.keys, &self.url, "key", || {
+        self.keys.get_or_init(&self.url, "key", || {
             let options = KeyClientOptions {
-                client_options: self.client_options(),
+                client_options: self.client_options.clone(),
                 ..Default::default()
             };
             KeyClient::new(self.url.as_str(), self.credential.clone(), Some(options))
@@ -265,16 +345,21 @@ impl KeyVault for AzureVault {
         };
         match obj.kind {
             ObjectKind::Secret => {
-                let opts = SecretClientGetSecretOptions {
-                    secret_version: obj.version.clone(),
-                    ..Default::default()
-                };
+                let client = self.secrets()?;
                 let secret = self
-                    .secrets()?
-                    .get_secret(&obj.name, Some(opts))
-                    .await
-                    .and_then(|r| r.into_model())
-                    .map_err(|e| self.get_error(obj, e))?;
+                    .secrets
+                    .primed(|| async {
+                        let opts = SecretClientGetSecretOptions {
+                            secret_version: obj.version.clone(),
+                            ..Default::default()
+                        };
+                        client
+                            .get_secret(&obj.name, Some(opts))
+                            .await
+                            .and_then(|r| r.into_model())
+                            .map_err(|e| self.get_error(obj, e))
+                    })
+                    .await?;
                 let value = secret.value.ok_or_else(|| missing("value"))?;
                 Ok(VaultObject::Secret(SecretObject {
                     name: obj.name.clone(),
@@ -285,16 +370,21 @@ impl KeyVault for AzureVault {
                 }))
             }
             ObjectKind::Certificate => {
-                let opts = CertificateClientGetCertificateOptions {
-                    certificate_version: obj.version.clone(),
-                    ..Default::default()
-                };
+                let client = self.certificates()?;
                 let cert = self
-                    .certificates()?
-                    .get_certificate(&obj.name, Some(opts))
-                    .await
-                    .and_then(|r| r.into_model())
-                    .map_err(|e| self.get_error(obj, e))?;
+                    .certificates
+                    .primed(|| async {
+                        let opts = CertificateClientGetCertificateOptions {
+                            certificate_version: obj.version.clone(),
+                            ..Default::default()
+                        };
+                        client
+                            .get_certificate(&obj.name, Some(opts))
+                            .await
+                            .and_then(|r| r.into_model())
+                            .map_err(|e| self.get_error(obj, e))
+                    })
+                    .await?;
                 let policy = cert.policy;
                 Ok(VaultObject::Certificate(CertificateObject {
                     name: obj.name.clone(),
@@ -310,16 +400,21 @@ impl KeyVault for AzureVault {
                 }))
             }
             ObjectKind::Key => {
-                let opts = KeyClientGetKeyOptions {
-                    key_version: obj.version.clone(),
-                    ..Default::default()
-                };
+                let client = self.keys()?;
                 let key = self
-                    .keys()?
-                    .get_key(&obj.name, Some(opts))
-                    .await
-                    .and_then(|r| r.into_model())
-                    .map_err(|e| self.get_error(obj, e))?;
+                    .keys
+                    .primed(|| async {
+                        let opts = KeyClientGetKeyOptions {
+                            key_version: obj.version.clone(),
+                            ..Default::default()
+                        };
+                        client
+                            .get_key(&obj.name, Some(opts))
+                            .await
+                            .and_then(|r| r.into_model())
+                            .map_err(|e| self.get_error(obj, e))
+                    })
+                    .await?;
                 let jwk = key.key.ok_or_else(|| missing("key"))?;
                 Ok(VaultObject::Key(KeyObject {
                     name: obj.name.clone(),
@@ -351,13 +446,18 @@ impl KeyVault for AzureVault {
         };
         match kind {
             ObjectKind::Secret => {
+                let client = self.secrets()?;
                 let items: Vec<_> = self
-                    .secrets()?
-                    .list_secret_properties(None)
-                    .map_err(|e| self.list_error(kind, e))?
-                    .try_collect()
-                    .await
-                    .map_err(|e| self.list_error(kind, e))?;
+                    .secrets
+                    .primed(|| async {
+                        client
+                            .list_secret_properties(None)
+                            .map_err(|e| self.list_error(kind, e))?
+                            .try_collect()
+                            .await
+                            .map_err(|e| self.list_error(kind, e))
+                    })
+                    .await?;
                 Ok(items
                     .into_iter()
                     .map(|p| ObjectMeta {
@@ -371,13 +471,18 @@ impl KeyVault for AzureVault {
                     .collect())
             }
             ObjectKind::Certificate => {
+                let client = self.certificates()?;
                 let items: Vec<_> = self
-                    .certificates()?
-                    .list_certificate_properties(None)
-                    .map_err(|e| self.list_error(kind, e))?
-                    .try_collect()
-                    .await
-                    .map_err(|e| self.list_error(kind, e))?;
+                    .certificates
+                    .primed(|| async {
+                        client
+                            .list_certificate_properties(None)
+                            .map_err(|e| self.list_error(kind, e))?
+                            .try_collect()
+                            .await
+                            .map_err(|e| self.list_error(kind, e))
+                    })
+                    .await?;
                 Ok(items
                     .into_iter()
                     .map(|p| ObjectMeta {
@@ -391,13 +496,18 @@ impl KeyVault for AzureVault {
                     .collect())
             }
             ObjectKind::Key => {
+                let client = self.keys()?;
                 let items: Vec<_> = self
-                    .keys()?
-                    .list_key_properties(None)
-                    .map_err(|e| self.list_error(kind, e))?
-                    .try_collect()
-                    .await
-                    .map_err(|e| self.list_error(kind, e))?;
+                    .keys
+                    .primed(|| async {
+                        client
+                            .list_key_properties(None)
+                            .map_err(|e| self.list_error(kind, e))?
+                            .try_collect()
+                            .await
+                            .map_err(|e| self.list_error(kind, e))
+                    })
+                    .await?;
                 Ok(items
                     .into_iter()
                     .map(|p| ObjectMeta {

@@ -15,6 +15,11 @@
 //! * The cache key includes the identity: two identities with different rights never share
 //!   a value (deviation from a key of vault/kind/name/version alone).
 //! * Errors are shared with the callers waiting on the same read but are not cached.
+//! * The cache is bounded in time: a value is dropped once it is older than
+//!   [`ReadConfig::ttl`], and its key (no value) is forgotten [`ReadConfig::forget_after`]
+//!   later. Expiry is checked on access, and every lookup sweeps the whole cache when the last
+//!   sweep is older than [`ReadConfig::sweep_interval`] (amortised: no background task).
+//!   [`ReadPlane::sweep`] runs one on demand.
 //! * Change detection is by version id: [`VaultObject::version`] of the result.
 //! * A refresh is a read of a key that has been cached before; a first read is any other.
 //!   When the budget is exhausted, queued first reads are admitted before queued refreshes.
@@ -52,6 +57,10 @@ pub const DEFAULT_BASE_BACKOFF: Duration = Duration::from_millis(200);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Default cap on an honoured `Retry-After`.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Default time a key is remembered after its value expired.
+pub const DEFAULT_FORGET_AFTER: Duration = Duration::from_secs(300);
+/// Default least time between two sweeps of the whole cache.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A per-vault request budget: `requests` per `window`, refilled continuously, with a burst
 /// of `requests`.
@@ -87,6 +96,11 @@ pub struct ReadConfig {
     pub max_backoff: Duration,
     /// Cap on `Retry-After`.
     pub max_retry_after: Duration,
+    /// How long a key is remembered (without its value) after the value expired, so that its
+    /// next read still counts as a refresh at the budget; then the key is forgotten.
+    pub forget_after: Duration,
+    /// Least time between two sweeps of the whole cache (run by the next lookup).
+    pub sweep_interval: Duration,
 }
 
 impl Default for ReadConfig {
@@ -98,6 +112,8 @@ impl Default for ReadConfig {
             base_backoff: DEFAULT_BASE_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            forget_after: DEFAULT_FORGET_AFTER,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
     }
 }
@@ -109,6 +125,12 @@ pub enum Priority {
     First,
     /// A refresh of a cached object (or a listing).
     Refresh,
+}
+
+/// `now + d`, saturating far in the future.
+fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -249,15 +271,44 @@ type Shared = Result<VaultObject, Arc<Error>>;
 
 #[derive(Debug, Default)]
 struct Entry {
-    cached: Option<(VaultObject, Instant)>,
-    ever_cached: bool,
+    /// The value, while younger than the TTL.
+    cached: Option<VaultObject>,
+    /// When the last successful read finished; `None` for a key never read successfully.
+    fetched: Option<Instant>,
     in_flight: Option<watch::Receiver<Option<Shared>>>,
+}
+
+impl Entry {
+    /// Drops an expired value; whether the entry is still worth keeping.
+    fn expire(&mut self, now: Instant, cfg: &ReadConfig) -> bool {
+        let age = self.fetched.map(|at| now.saturating_duration_since(at));
+        if age.is_none_or(|age| age >= cfg.ttl) {
+            self.cached = None;
+        }
+        self.in_flight.is_some()
+            || age.is_some_and(|age| age < cfg.ttl.saturating_add(cfg.forget_after))
+    }
+}
+
+#[derive(Debug)]
+struct Entries {
+    map: HashMap<CacheKey, Entry>,
+    next_sweep: Instant,
+}
+
+/// What the cache holds, from [`ReadPlane::cache_size`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheSize {
+    /// Keys known (with a value, being read, or remembered for refresh priority).
+    pub keys: usize,
+    /// Keys holding a value.
+    pub values: usize,
 }
 
 #[derive(Debug)]
 struct PlaneState {
     cfg: ReadConfig,
-    entries: Mutex<HashMap<CacheKey, Entry>>,
+    entries: Mutex<Entries>,
     budgets: Mutex<HashMap<VaultUrl, Arc<Budget>>>,
     metrics: Option<ClientMetrics>,
     waiting: watch::Sender<usize>,
@@ -293,11 +344,15 @@ impl ReadPlane {
                 reason: "at least 1".into(),
             });
         }
+        let cfg_sweep = cfg.sweep_interval;
         Ok(Self {
             inner,
             state: Arc::new(PlaneState {
                 cfg,
-                entries: Mutex::new(HashMap::new()),
+                entries: Mutex::new(Entries {
+                    map: HashMap::new(),
+                    next_sweep: after(Instant::now(), cfg_sweep),
+                }),
                 budgets: Mutex::new(HashMap::new()),
                 metrics,
                 waiting: watch::channel(0).0,
@@ -308,6 +363,22 @@ impl ReadPlane {
     /// The budget of `vault` (created on first use).
     pub fn budget(&self, vault: &VaultUrl) -> Arc<Budget> {
         self.state.budget(vault)
+    }
+
+    /// Drops every expired value and forgets keys past [`ReadConfig::forget_after`] now,
+    /// instead of at the next lookup after [`ReadConfig::sweep_interval`].
+    pub fn sweep(&self) {
+        let mut entries = lock(&self.state.entries);
+        self.state.sweep(&mut entries, Instant::now());
+    }
+
+    /// How many keys and values the cache holds.
+    pub fn cache_size(&self) -> CacheSize {
+        let entries = lock(&self.state.entries);
+        CacheSize {
+            keys: entries.map.len(),
+            values: entries.map.values().filter(|e| e.cached.is_some()).count(),
+        }
     }
 
     /// Callers currently waiting for a Key Vault read (leaders and those sharing their read).
@@ -364,8 +435,13 @@ struct LeaderGuard<'a> {
 
 impl Drop for LeaderGuard<'_> {
     fn drop(&mut self) {
-        if let Some(e) = lock(&self.state.entries).get_mut(self.key) {
+        let mut entries = lock(&self.state.entries);
+        if let Some(e) = entries.map.get_mut(self.key) {
             e.in_flight = None;
+            // A key never read successfully is not kept (errors are not cached).
+            if e.fetched.is_none() {
+                entries.map.remove(self.key);
+            }
         }
     }
 }
@@ -390,12 +466,27 @@ impl PlaneState {
         }
     }
 
+    /// Drops expired values and forgets old keys.
+    fn sweep(&self, entries: &mut Entries, now: Instant) {
+        let before = entries.map.len();
+        entries.map.retain(|_, e| e.expire(now, &self.cfg));
+        entries.next_sweep = after(now, self.cfg.sweep_interval);
+        tracing::trace!(
+            keys = entries.map.len(),
+            forgotten = before - entries.map.len(),
+            "cache swept"
+        );
+    }
+
     fn role(&self, key: &CacheKey) -> Role {
+        let now = Instant::now();
         let mut entries = lock(&self.entries);
-        let entry = entries.entry(key.clone()).or_default();
-        if let Some((obj, at)) = &entry.cached
-            && at.elapsed() < self.cfg.ttl
-        {
+        if now >= entries.next_sweep {
+            self.sweep(&mut entries, now);
+        }
+        let entry = entries.map.entry(key.clone()).or_default();
+        entry.expire(now, &self.cfg);
+        if let Some(obj) = &entry.cached {
             return Role::Hit(obj.clone());
         }
         if let Some(rx) = &entry.in_flight {
@@ -403,7 +494,7 @@ impl PlaneState {
         }
         let (tx, rx) = watch::channel(None);
         entry.in_flight = Some(rx);
-        let priority = if entry.ever_cached {
+        let priority = if entry.fetched.is_some() {
             Priority::Refresh
         } else {
             Priority::First
@@ -448,9 +539,9 @@ impl PlaneState {
                     let result = self.fetch(inner, &key.1, priority).await;
                     if let Ok(obj) = &result {
                         let mut entries = lock(&self.entries);
-                        let entry = entries.entry(key.clone()).or_default();
-                        entry.cached = Some((obj.clone(), Instant::now()));
-                        entry.ever_cached = true;
+                        let entry = entries.map.entry(key.clone()).or_default();
+                        entry.cached = Some(obj.clone());
+                        entry.fetched = Some(Instant::now());
                     }
                     return match result {
                         Ok(obj) => {

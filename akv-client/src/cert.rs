@@ -21,8 +21,31 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::der::{self, oid, tag};
+use der::Encode as _;
+use der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
+use pkcs1::RsaPrivateKeyRef;
+use pkcs8::{AlgorithmIdentifierRef, PrivateKeyInfoRef};
+use sec1::{EcParameters, EcPrivateKey};
+
 use crate::error::{Error, Result};
+
+/// Object identifiers of the key algorithms and curves Key Vault uses.
+pub(crate) mod oid {
+    use der::asn1::ObjectIdentifier;
+
+    /// rsaEncryption.
+    pub const RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    /// id-ecPublicKey.
+    pub const EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+    /// prime256v1 (P-256).
+    pub const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+    /// secp384r1 (P-384).
+    pub const P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+    /// secp521r1 (P-521).
+    pub const P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+    /// secp256k1 (P-256K).
+    pub const P256K: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.10");
+}
 
 /// `chainOrder` of an AKVS output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,7 +102,7 @@ pub enum Curve {
 }
 
 impl Curve {
-    pub(crate) fn oid(self) -> &'static [u8] {
+    pub(crate) fn oid(self) -> ObjectIdentifier {
         match self {
             Curve::P256 => oid::P256,
             Curve::P384 => oid::P384,
@@ -88,10 +111,10 @@ impl Curve {
         }
     }
 
-    pub(crate) fn from_oid(content: &[u8]) -> Option<Self> {
+    pub(crate) fn from_oid(oid: ObjectIdentifier) -> Option<Self> {
         [Curve::P256, Curve::P384, Curve::P521, Curve::P256K]
             .into_iter()
-            .find(|c| c.oid() == content)
+            .find(|c| c.oid() == oid)
     }
 
     /// Key Vault's curve name (`P-256`…).
@@ -130,6 +153,12 @@ pub struct PrivateKey {
 const UNSUPPORTED_PKCS8: &str =
     "unknown private key type found while parsing pkcs#8 - only rsa and ecdsa supported";
 
+fn key_error(reason: impl fmt::Display) -> Error {
+    Error::PrivateKey {
+        reason: reason.to_string(),
+    }
+}
+
 impl PrivateKey {
     /// Reads a PKCS#8 `PrivateKeyInfo` (RSA or EC).
     ///
@@ -137,33 +166,21 @@ impl PrivateKey {
     ///
     /// [`Error::PrivateKey`] for malformed input or another algorithm.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
-        let err = |reason: &str| Error::PrivateKey {
-            reason: reason.to_owned(),
-        };
-        let outer = der::read_only(der, tag::SEQUENCE).map_err(err)?;
-        let parts = der::children(outer.content).map_err(err)?;
-        let (Some(alg), Some(key)) = (parts.get(1), parts.get(2)) else {
-            return Err(err("PKCS#8 structure is incomplete"));
-        };
-        if alg.tag != tag::SEQUENCE || key.tag != tag::OCTET_STRING {
-            return Err(err("PKCS#8 structure is malformed"));
-        }
-        let alg_parts = der::children(alg.content).map_err(err)?;
-        let alg_oid = alg_parts
-            .first()
-            .filter(|t| t.tag == tag::OID)
-            .ok_or_else(|| err("no algorithm OID"))?;
-        if alg_oid.content == oid::RSA {
-            Self::from_pkcs1_der(key.content)
-        } else if alg_oid.content == oid::EC {
-            let curve = alg_parts
-                .get(1)
-                .filter(|t| t.tag == tag::OID)
-                .and_then(|t| Curve::from_oid(t.content))
-                .ok_or_else(|| err("unsupported or missing EC curve"))?;
-            Self::from_sec1_parts(key.content, Some(curve))
+        let info = PrivateKeyInfoRef::try_from(der).map_err(key_error)?;
+        let key = info.private_key.as_bytes();
+        let algorithm = info.algorithm.oid;
+        if algorithm == oid::RSA {
+            Self::from_pkcs1_der(key)
+        } else if algorithm == oid::EC {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .ok()
+                .and_then(Curve::from_oid)
+                .ok_or_else(|| key_error("unsupported or missing EC curve"))?;
+            Self::from_sec1_parts(key, Some(curve))
         } else {
-            Err(err(UNSUPPORTED_PKCS8))
+            Err(key_error(UNSUPPORTED_PKCS8))
         }
     }
 
@@ -173,20 +190,18 @@ impl PrivateKey {
     ///
     /// [`Error::PrivateKey`] for malformed input.
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self> {
-        let err = |reason: &str| Error::PrivateKey {
-            reason: reason.to_owned(),
-        };
-        let outer = der::read_only(der, tag::SEQUENCE).map_err(err)?;
-        let parts = der::children(outer.content).map_err(err)?;
-        if parts.len() < 9 || parts.iter().take(9).any(|p| p.tag != tag::INTEGER) {
-            return Err(err("not a PKCS#1 RSA private key"));
-        }
-        let public = der::sequence(&[parts[1].raw, parts[2].raw]);
-        let pkcs8 = der::sequence(&[
-            &der::tlv(tag::INTEGER, &[0]),
-            &der::algorithm(oid::RSA, None),
-            &der::tlv(tag::OCTET_STRING, der),
-        ]);
+        let rsa = RsaPrivateKeyRef::try_from(der)
+            .map_err(|e| key_error(format_args!("not a PKCS#1 RSA private key: {e}")))?;
+        let public = rsa.public_key().to_der().map_err(key_error)?;
+        let pkcs8 = PrivateKeyInfoRef::new(
+            AlgorithmIdentifierRef {
+                oid: oid::RSA,
+                parameters: Some(AnyRef::NULL),
+            },
+            OctetStringRef::new(der).map_err(key_error)?,
+        )
+        .to_der()
+        .map_err(key_error)?;
         Ok(Self {
             algorithm: KeyAlgorithm::Rsa,
             pkcs8: Zeroizing::new(pkcs8),
@@ -204,65 +219,57 @@ impl PrivateKey {
         Self::from_sec1_parts(der, None)
     }
 
+    /// A SEC1 key, with `curve` from the PKCS#8 algorithm when the key does not name one.
     fn from_sec1_parts(der: &[u8], curve: Option<Curve>) -> Result<Self> {
-        let err = |reason: &str| Error::PrivateKey {
-            reason: reason.to_owned(),
-        };
-        let outer = der::read_only(der, tag::SEQUENCE).map_err(err)?;
-        let parts = der::children(outer.content).map_err(err)?;
-        let (Some(version), Some(secret)) = (parts.first(), parts.get(1)) else {
-            return Err(err("SEC1 structure is incomplete"));
-        };
-        if version.tag != tag::INTEGER || secret.tag != tag::OCTET_STRING {
-            return Err(err("not a SEC1 EC private key"));
-        }
-        let named = parts
-            .iter()
-            .find(|p| p.tag == tag::CTX0)
-            .map(|p| der::read_only(p.content, tag::OID).map_err(err))
-            .transpose()?
-            .map(|o| Curve::from_oid(o.content).ok_or_else(|| err("unsupported EC curve")))
+        let ec = EcPrivateKey::try_from(der)
+            .map_err(|e| key_error(format_args!("not a SEC1 EC private key: {e}")))?;
+        let named = ec
+            .parameters
+            .map(|p| {
+                p.named_curve()
+                    .and_then(Curve::from_oid)
+                    .ok_or_else(|| key_error("unsupported EC curve"))
+            })
             .transpose()?;
         let curve = named
             .or(curve)
-            .ok_or_else(|| err("SEC1 key names no curve"))?;
-        let public_tlv = parts.iter().find(|p| p.tag == tag::CTX1);
-        let public = match public_tlv {
-            Some(p) => {
-                let bits = der::read_only(p.content, tag::BIT_STRING).map_err(err)?;
-                bits.content.get(1..).unwrap_or_default().to_vec()
-            }
-            None => Vec::new(),
-        };
-        let oid_tlv = der::tlv(tag::OID, curve.oid());
+            .ok_or_else(|| key_error("SEC1 key names no curve"))?;
         // Traditional (SEC1) form names the curve, as Go's MarshalECPrivateKey writes it;
         // a SEC1 input that already does is kept byte for byte.
         let traditional = if named.is_some() {
             der.to_vec()
         } else {
-            let ctx0 = der::tlv(tag::CTX0, &oid_tlv);
-            let mut elems: Vec<&[u8]> = vec![version.raw, secret.raw, &ctx0];
-            if let Some(p) = public_tlv {
-                elems.push(p.raw);
+            EcPrivateKey {
+                parameters: Some(EcParameters::NamedCurve(curve.oid())),
+                ..ec.clone()
             }
-            der::sequence(&elems)
+            .to_der()
+            .map_err(key_error)?
         };
         // PKCS#8 carries the curve in the algorithm; the inner SEC1 leaves it out.
-        let mut inner: Vec<&[u8]> = vec![version.raw, secret.raw];
-        if let Some(p) = public_tlv {
-            inner.push(p.raw);
-        }
-        let inner = Zeroizing::new(der::sequence(&inner));
-        let pkcs8 = der::sequence(&[
-            &der::tlv(tag::INTEGER, &[0]),
-            &der::algorithm(oid::EC, Some(&oid_tlv)),
-            &der::tlv(tag::OCTET_STRING, &inner),
-        ]);
+        let inner = Zeroizing::new(
+            EcPrivateKey {
+                parameters: None,
+                ..ec.clone()
+            }
+            .to_der()
+            .map_err(key_error)?,
+        );
+        let curve_oid = curve.oid();
+        let pkcs8 = PrivateKeyInfoRef::new(
+            AlgorithmIdentifierRef {
+                oid: oid::EC,
+                parameters: Some(AnyRef::from(&curve_oid)),
+            },
+            OctetStringRef::new(&inner).map_err(key_error)?,
+        )
+        .to_der()
+        .map_err(key_error)?;
         Ok(Self {
             algorithm: KeyAlgorithm::Ec(curve),
             pkcs8: Zeroizing::new(pkcs8),
             traditional: Zeroizing::new(traditional),
-            public,
+            public: ec.public_key.unwrap_or_default().to_vec(),
         })
     }
 

@@ -31,6 +31,14 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// `akv-auth` could not build the HTTP client the SDK clients share.
+    #[error("cannot build the HTTP transport for Key Vault")]
+    BuildTransport {
+        /// akv-auth's error (names the option at fault).
+        #[source]
+        source: akv_auth::Error,
+    },
+
     /// Reading an object from Key Vault failed.
     #[error("cannot get {kind} '{object}' from Key Vault {vault}{}", status_text(*.status))]
     GetObject {
@@ -155,13 +163,6 @@ pub enum Error {
     UnknownTransform {
         /// The name as given.
         name: String,
-    },
-
-    /// Transforms apply to `type: secret` only.
-    #[error("transforms apply only to objects of type 'secret', not '{object_type}'")]
-    TransformNotApplicable {
-        /// The AKVS object type.
-        object_type: &'static str,
     },
 
     /// An unknown object type in an AKVS.
@@ -291,6 +292,11 @@ pub enum Error {
     },
 }
 
+/// Whether the SDK error is akv-auth's TLS verification failure (reported at once).
+fn is_tls(e: &azure_core::Error) -> bool {
+    matches!(akv_auth::Error::find(e), Some(akv_auth::Error::Tls { .. }))
+}
+
 fn status_text(status: Option<u16>) -> String {
     status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
 }
@@ -304,6 +310,17 @@ impl Error {
         match self {
             Error::InvalidConfig { .. } => "invalid_config",
             Error::BuildClient { .. } => "build_client",
+            Error::BuildTransport { .. } => "build_transport",
+            Error::GetObject {
+                status: None,
+                source,
+                ..
+            }
+            | Error::ListObjects {
+                status: None,
+                source,
+                ..
+            } if is_tls(source) => "tls",
             Error::GetObject { status, .. } => match status {
                 Some(403) => "forbidden",
                 Some(404) => "not_found",
@@ -326,7 +343,6 @@ impl Error {
             Error::Base64 { .. } => "base64",
             Error::NotUtf8 { .. } => "not_utf8",
             Error::UnknownTransform { .. } => "unknown_transform",
-            Error::TransformNotApplicable { .. } => "transform_not_applicable",
             Error::UnknownObjectType { .. } => "unknown_object_type",
             Error::UnknownChainOrder { .. } => "unknown_chain_order",
             Error::NoDataKey { .. } => "no_data_key",

@@ -5,9 +5,22 @@
 //! keys. We write the public key as a PEM SubjectPublicKeyInfo, which every TLS/JWT library
 //! reads, for RSA and EC keys alike.
 
-use crate::cert::{Curve, pem_block};
-use crate::der::{self, oid, tag};
+use der::Encode as _;
+use der::asn1::{AnyRef, BitStringRef, UintRef};
+use pkcs1::RsaPublicKeyRef;
+use pkcs8::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
+
+use crate::cert::{Curve, oid, pem_block};
 use crate::error::{Error, Result};
+
+/// A SubjectPublicKeyInfo: `algorithm` and the public key bytes as its BIT STRING.
+fn spki(algorithm: AlgorithmIdentifierRef<'_>, public_key: &[u8]) -> der::Result<Vec<u8>> {
+    SubjectPublicKeyInfoRef {
+        algorithm,
+        subject_public_key: BitStringRef::from_bytes(public_key)?,
+    }
+    .to_der()
+}
 
 /// The public part of a Key Vault JSON Web Key, as the SDK hands it over (`n`, `e`, `x`, `y`
 /// already base64url-decoded).
@@ -43,8 +56,19 @@ impl JsonWebKey {
                 let (Some(n), Some(e)) = (&self.n, &self.e) else {
                     return Err(err("RSA key without n or e".into()));
                 };
-                let rsa = der::sequence(&[&der::uint(n), &der::uint(e)]);
-                Ok(der::spki(oid::RSA, None, &rsa))
+                let encode = || {
+                    let rsa = RsaPublicKeyRef {
+                        modulus: UintRef::new(n)?,
+                        public_exponent: UintRef::new(e)?,
+                    }
+                    .to_der()?;
+                    let algorithm = AlgorithmIdentifierRef {
+                        oid: oid::RSA,
+                        parameters: Some(AnyRef::NULL),
+                    };
+                    spki(algorithm, &rsa)
+                };
+                encode().map_err(|e| err(format!("RSA key cannot be encoded: {e}")))
             }
             "EC" | "EC-HSM" => {
                 let name = self.crv.as_deref().unwrap_or_default();
@@ -63,8 +87,12 @@ impl JsonWebKey {
                 point.extend_from_slice(x);
                 point.resize(1 + 2 * len - y.len(), 0);
                 point.extend_from_slice(y);
-                let params = der::tlv(tag::OID, curve.oid());
-                Ok(der::spki(oid::EC, Some(&params), &point))
+                let curve_oid = curve.oid();
+                let algorithm = AlgorithmIdentifierRef {
+                    oid: oid::EC,
+                    parameters: Some(AnyRef::from(&curve_oid)),
+                };
+                spki(algorithm, &point).map_err(|e| err(format!("EC key cannot be encoded: {e}")))
             }
             other => Err(err(format!(
                 "key type '{other}' has no public key to export (only RSA and EC keys)"
@@ -96,15 +124,19 @@ mod tests {
         };
         let der = jwk.to_spki_der("k").expect("spki");
         // SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { SEQUENCE { n, e } } }
-        let (outer, rest) = der::read(&der).expect("outer");
-        assert!(rest.is_empty());
-        let parts = der::children(outer.content).expect("parts");
-        let bits = &parts[1].content[1..];
-        let rsa =
-            der::children(der::read_only(bits, tag::SEQUENCE).expect("rsa").content).expect("n,e");
-        assert_eq!(rsa[0].content.len(), 257);
-        assert_eq!(rsa[0].content[0], 0);
-        assert_eq!(rsa[1].content, &[1, 0, 1]);
+        let spki = SubjectPublicKeyInfoRef::try_from(der.as_slice()).expect("spki");
+        assert_eq!(spki.algorithm.oid, oid::RSA);
+        assert_eq!(spki.algorithm.parameters, Some(AnyRef::NULL));
+        let bits = spki.subject_public_key.as_bytes().expect("whole bytes");
+        let rsa = RsaPublicKeyRef::try_from(bits).expect("rsa");
+        assert_eq!(rsa.modulus.as_bytes(), &[0xc0; 256][..]);
+        assert_eq!(rsa.public_exponent.as_bytes(), &[1, 0, 1]);
+        // The INTEGER gets a zero byte in front of the high bit: 02 82 01 01 00 c0 …
+        let n_at = bits
+            .windows(5)
+            .position(|w| w == [0x02, 0x82, 0x01, 0x01, 0x00])
+            .expect("modulus with a leading zero");
+        assert_eq!(bits[n_at + 5], 0xc0);
         assert!(
             jwk.to_pem("k")
                 .expect("pem")
@@ -122,9 +154,12 @@ mod tests {
             ..Default::default()
         };
         let der = jwk.to_spki_der("k").expect("spki");
-        let outer = der::read_only(&der, tag::SEQUENCE).expect("outer");
-        let parts = der::children(outer.content).expect("parts");
-        let point = &parts[1].content[1..];
+        let spki = SubjectPublicKeyInfoRef::try_from(der.as_slice()).expect("spki");
+        assert_eq!(
+            spki.algorithm.oids().expect("oids"),
+            (oid::EC, Some(oid::P256))
+        );
+        let point = spki.subject_public_key.as_bytes().expect("whole bytes");
         assert_eq!(point.len(), 65);
         assert_eq!((point[0], point[1], point[2]), (4, 0, 1));
     }

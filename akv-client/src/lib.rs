@@ -7,7 +7,9 @@
 //! ```
 //!
 //! `akv-client` never depends on `kube`. It takes credentials as
-//! `Arc<dyn azure_core::credentials::TokenCredential>` (built by `akv-auth`) and holds:
+//! `Arc<dyn azure_core::credentials::TokenCredential>` (built by `akv-auth`'s `Credentials`),
+//! its HTTP transport from `akv-auth`'s `HttpOptions` (resolve override, extra roots,
+//! immediate TLS errors), and holds:
 //!
 //! * [`KeyVault`] / [`KeyVaultProvider`]: the port the controller and the launcher use, and
 //!   [`azure::AzureKeyVaults`], its implementation on the official Azure SDK clients;
@@ -44,10 +46,8 @@
 pub mod azure;
 pub mod cache;
 pub mod cert;
-mod der;
 pub mod error;
 pub mod format;
-pub mod http;
 pub mod key;
 pub mod metrics;
 pub mod object;

@@ -51,3 +51,127 @@ async fn the_bucket_refills_at_the_configured_rate() {
         "{took:?}"
     );
 }
+
+/// A vault of secrets named `s…` (anything else is 404), counting reads.
+#[derive(Debug, Default)]
+struct CountingVault {
+    reads: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl KeyVault for CountingVault {
+    async fn get(&self, obj: &ObjectRef) -> Result<VaultObject> {
+        lock(&self.reads).push(obj.name.clone());
+        if !obj.name.starts_with('s') {
+            return Err(Error::MissingField {
+                kind: "secret",
+                object: obj.name.clone(),
+                field: "value",
+            });
+        }
+        Ok(VaultObject::Secret(crate::object::SecretObject {
+            name: obj.name.clone(),
+            version: "v1".into(),
+            content_type: None,
+            value: "value".into(),
+            expires: None,
+        }))
+    }
+
+    async fn list(&self, _vault: &VaultUrl, _kind: ObjectKind) -> Result<Vec<ObjectMeta>> {
+        Ok(Vec::new())
+    }
+}
+
+#[derive(Debug, Default)]
+struct CountingProvider(Arc<CountingVault>);
+
+impl KeyVaultProvider for CountingProvider {
+    fn vault(&self, _url: &VaultUrl, _identity: &IdentityRef) -> Result<Arc<dyn KeyVault>> {
+        Ok(self.0.clone())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn values_past_their_ttl_are_evicted_and_old_keys_forgotten() {
+    let provider = Arc::new(CountingProvider::default());
+    let cfg = ReadConfig {
+        ttl: Duration::from_secs(60),
+        forget_after: Duration::from_secs(300),
+        sweep_interval: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let plane = ReadPlane::new(provider.clone(), cfg, None).expect("plane");
+    let url = VaultUrl::from_name("v", "").expect("url");
+    let kv = plane
+        .vault(&url, &IdentityRef::default_identity())
+        .expect("vault");
+    let get = |name: &str| {
+        let (kv, obj) = (
+            kv.clone(),
+            ObjectRef::latest(&url, ObjectKind::Secret, name),
+        );
+        async move { kv.get(&obj).await }
+    };
+    let size = |keys, values| CacheSize { keys, values };
+
+    get("sa").await.expect("sa");
+    get("sb").await.expect("sb");
+    get("sa").await.expect("hit");
+    assert_eq!(plane.cache_size(), size(2, 2));
+    assert_eq!(lock(&provider.0.reads).len(), 2, "the third read was a hit");
+
+    // Past the TTL, the next lookup sweeps: both values go, their keys stay (refresh priority).
+    tokio::time::advance(Duration::from_secs(61)).await;
+    get("sc").await.expect("sc");
+    assert_eq!(plane.cache_size(), size(3, 1));
+
+    // Errors are not cached and leave no key behind.
+    get("missing").await.expect_err("not found");
+    assert_eq!(plane.cache_size(), size(3, 1));
+
+    // Past TTL + forget_after for sa/sb: forgotten. sc's value expired; this read refreshes it.
+    tokio::time::advance(Duration::from_secs(301)).await;
+    get("sc").await.expect("sc again");
+    assert_eq!(plane.cache_size(), size(1, 1));
+    assert_eq!(
+        *lock(&provider.0.reads),
+        ["sa", "sb", "sc", "missing", "sc"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_values_wait_for_their_next_access_or_a_sweep_which_also_runs_on_demand() {
+    let provider = Arc::new(CountingProvider::default());
+    let cfg = ReadConfig {
+        ttl: Duration::from_secs(10),
+        forget_after: Duration::from_secs(10),
+        sweep_interval: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let plane = ReadPlane::new(provider.clone(), cfg, None).expect("plane");
+    let url = VaultUrl::from_name("v", "").expect("url");
+    let kv = plane
+        .vault(&url, &IdentityRef::default_identity())
+        .expect("vault");
+    for name in ["s1", "s2"] {
+        kv.get(&ObjectRef::latest(&url, ObjectKind::Secret, name))
+            .await
+            .expect("read");
+    }
+    tokio::time::advance(Duration::from_secs(11)).await;
+    // No sweep is due; the expired entry read again is replaced, the other one stays put.
+    kv.get(&ObjectRef::latest(&url, ObjectKind::Secret, "s1"))
+        .await
+        .expect("refresh");
+    assert_eq!(
+        plane.cache_size(),
+        CacheSize { keys: 2, values: 2 },
+        "no sweep yet"
+    );
+    plane.sweep();
+    assert_eq!(plane.cache_size(), CacheSize { keys: 2, values: 1 });
+    tokio::time::advance(Duration::from_secs(20)).await;
+    plane.sweep();
+    assert_eq!(plane.cache_size(), CacheSize::default());
+}

@@ -1,6 +1,8 @@
 use proptest::prelude::*;
 use testkit::certs::{CertChain, KeyKind, PemPart, PfxEncryption, openssl};
 
+use der::Encode as _;
+
 use super::*;
 
 fn chain(kind: KeyKind) -> CertChain {
@@ -130,19 +132,13 @@ fn ec_keys_export_as_sec1_naming_the_curve_and_sec1_round_trips_byte_for_byte() 
     let sec1_pem = key.to_pem(KeyFormat::Traditional);
     assert!(sec1_pem.starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
     // The SEC1 output names the curve ([0] OID secp384r1).
-    let sec1 = key.traditional_der();
-    let parts =
-        der::children(der::read_only(sec1, tag::SEQUENCE).expect("seq").content).expect("parts");
-    let named = parts
-        .iter()
-        .find(|p| p.tag == tag::CTX0)
-        .expect("[0] parameters");
+    let sec1 = EcPrivateKey::try_from(key.traditional_der()).expect("sec1");
     assert_eq!(
-        der::read_only(named.content, tag::OID)
-            .expect("oid")
-            .content,
-        oid::P384
+        sec1.parameters.and_then(EcParameters::named_curve),
+        Some(oid::P384),
+        "[0] parameters"
     );
+    assert!(sec1.public_key.is_some(), "[1] public key kept");
     // Reading that SEC1 back and exporting again is byte-identical (upstream's test).
     let text = format!("{}{}", c.leaf().pem(), sec1_pem.as_str());
     let again = CertificateBundle::from_pem(text.as_bytes()).expect("sec1 pem");
@@ -184,11 +180,19 @@ fn a_certificates_only_pfx_has_no_private_key() {
 #[test]
 fn unsupported_pkcs8_algorithms_and_garbage_are_errors() {
     // An Ed25519 PKCS#8 key.
-    let ed = der::sequence(&[
-        &der::tlv(tag::INTEGER, &[0]),
-        &der::sequence(&[&der::tlv(tag::OID, &[0x2b, 0x65, 0x70])]),
-        &der::tlv(tag::OCTET_STRING, &der::tlv(tag::OCTET_STRING, &[7; 32])),
-    ]);
+    let seed = OctetStringRef::new(&[7; 32])
+        .expect("seed")
+        .to_der()
+        .expect("der");
+    let ed = PrivateKeyInfoRef::new(
+        AlgorithmIdentifierRef {
+            oid: ObjectIdentifier::new_unwrap("1.3.101.112"),
+            parameters: None,
+        },
+        OctetStringRef::new(&seed).expect("key"),
+    )
+    .to_der()
+    .expect("der");
     let e = PrivateKey::from_pkcs8_der(&ed).expect_err("ed25519");
     assert!(
         e.to_string().contains("only rsa and ecdsa supported"),

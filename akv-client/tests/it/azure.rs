@@ -231,3 +231,93 @@ async fn throttling_is_waited_out_by_the_read_plane() {
     let c = w.kv.log().counts();
     assert_eq!((c.faulted, c.authorized), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_on_a_fresh_client_pay_one_challenge() {
+    let w = World::start().await;
+    for i in 0..20 {
+        w.kv.set_secret(VAULT, &format!("s{i}"), SecretSpec::new("v"))
+            .expect("seed");
+    }
+    // Every request (challenges included) takes a while, so the callers really overlap.
+    w.kv.faults()
+        .inject(Fault::latency(Duration::from_millis(50)));
+    let kv = w.vault();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (kv, o) = (
+                kv.clone(),
+                ObjectRef::latest(&w.url(), ObjectKind::Secret, &format!("s{i}")),
+            );
+            tokio::spawn(async move { kv.get(&o).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("read");
+    }
+    let c = w.kv.log().counts();
+    assert_eq!(
+        (c.challenges, c.authorized),
+        (1, 20),
+        "the first request primed the client for the other 19"
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_server_certificate_is_reported_at_once_as_tls() {
+    let w = World::start().await;
+    w.kv.set_secret(VAULT, "a", SecretSpec::new("x"))
+        .expect("seed");
+    // akv-auth's builder, trusting some other CA only: the fake's certificate does not verify.
+    let other_ca = CertChain::builder(KeyKind::EcdsaP256)
+        .build()
+        .expect("chain")
+        .root()
+        .pem();
+    let provider = w.provider_with(
+        akv_auth::HttpOptions::default()
+            .trust_only(other_ca)
+            .resolve(w.kv.resolve_overrides()),
+    );
+    let kv = akv_client::KeyVaultProvider::vault(
+        provider.as_ref(),
+        &w.url(),
+        &akv_client::IdentityRef::default_identity(),
+    )
+    .expect("vault");
+    let started = std::time::Instant::now();
+    for _ in 0..2 {
+        let e = kv
+            .get(&ObjectRef::latest(&w.url(), ObjectKind::Secret, "a"))
+            .await
+            .expect_err("untrusted");
+        assert_eq!(e.kind(), "tls", "{e}");
+        assert!(!e.is_retryable());
+        let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        assert!(chain.contains("TLS handshake with"), "{chain}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not retried: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(w.kv.log().counts().total, 0, "no request reached the fake");
+}
+
+#[tokio::test]
+async fn a_malformed_extra_root_is_a_transport_error() {
+    let w = World::start().await;
+    let cred = std::sync::Arc::new(crate::support::EntraStandIn::new(&w));
+    let e = akv_client::azure::AzureKeyVaults::new(akv_client::azure::AzureOptions::single(
+        cred,
+        akv_auth::HttpOptions::default()
+            .trust_only("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n"),
+    ))
+    .expect_err("bad root");
+    assert_eq!(e.kind(), "build_transport");
+    let source = std::error::Error::source(&e).expect("source").to_string();
+    assert!(source.contains("extra_roots_pem"), "{source}");
+}

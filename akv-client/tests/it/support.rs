@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use akv_auth::HttpOptions;
 use akv_client::azure::{AzureKeyVaults, AzureOptions};
-use akv_client::http::HttpOptions;
 use akv_client::{IdentityRef, KeyVault, KeyVaultProvider, VaultUrl};
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use testkit::clock::Clock;
@@ -42,21 +42,20 @@ impl World {
         VaultUrl::from_name(VAULT, "").expect("url")
     }
 
-    /// The production wiring: resolve override + testkit CA, one credential.
+    /// The production wiring: akv-auth's HTTP options with the resolve override and the
+    /// testkit CA as the only root, one credential.
     pub fn provider(&self) -> Arc<AzureKeyVaults> {
-        let http = HttpOptions {
-            resolve: self.kv.resolve_overrides(),
-            extra_roots_pem: vec![self.kv.ca_pem()],
-            extra_roots_only: true,
-            ..Default::default()
-        }
-        .build()
-        .expect("http client");
-        let cred = Arc::new(EntraStandIn {
-            issuer: self.kv.issuer().clone(),
-            principal: self.app.clone(),
-        });
-        AzureKeyVaults::new(AzureOptions::single(cred, http))
+        self.provider_with(
+            HttpOptions::default()
+                .trust_only(self.kv.ca_pem())
+                .resolve(self.kv.resolve_overrides()),
+        )
+    }
+
+    /// As [`World::provider`] with other HTTP options.
+    pub fn provider_with(&self, http: HttpOptions) -> Arc<AzureKeyVaults> {
+        let cred = Arc::new(EntraStandIn::new(self));
+        AzureKeyVaults::new(AzureOptions::single(cred, http)).expect("provider")
     }
 
     pub fn vault(&self) -> Arc<dyn KeyVault> {
@@ -71,6 +70,16 @@ impl World {
 pub struct EntraStandIn {
     issuer: Arc<TokenIssuer>,
     principal: Principal,
+}
+
+impl EntraStandIn {
+    /// Mints tokens for the world's app.
+    pub fn new(w: &World) -> Self {
+        Self {
+            issuer: w.kv.issuer().clone(),
+            principal: w.app.clone(),
+        }
+    }
 }
 
 #[async_trait::async_trait]
