@@ -10,11 +10,13 @@
 //! below the `akv2k8s-controller` binary and any operator that embeds the controller. Today it
 //! holds the foundation, the `spv.no` API:
 //!
-//! * [`crd`]: `AzureKeyVaultSecret` in every version upstream akv2k8s serves
+//! * [`crd`](mod@crd): `AzureKeyVaultSecret` in every version upstream akv2k8s serves
 //!   ([`crd::v1alpha1`], [`crd::v1`], [`crd::v2alpha1`], and [`crd::v2beta1`], the storage
 //!   version the controller uses), the `Ready` condition and its reasons, and [`crd()`] /
 //!   [`crd_yaml()`], the multi-version `CustomResourceDefinition` checked in at
 //!   `crds/azurekeyvaultsecrets.spv.no.yaml`.
+//! * [`leader`]: leader election on a `coordination.k8s.io/v1` Lease ([`LeaderElector`]), so
+//!   several replicas run and one writes; the leader releases the Lease on shutdown.
 //!
 //! Rendering, reconcile, status and Events, metrics and the `run` entry point follow (issue
 //! "k8s-sync: the AzureKeyVaultSecret controller"). Tests use the fake API server from `testkit`.
@@ -71,6 +73,8 @@
 
 pub mod crd;
 mod error;
+pub mod leader;
 
 pub use crd::{crd, crd_yaml};
 pub use error::{Error, Result};
+pub use leader::{LeaderElectionConfig, LeaderElector};
