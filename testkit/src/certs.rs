@@ -190,7 +190,7 @@ impl PrivateKey {
 
     /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
     pub fn pkcs8_pem(&self) -> String {
-        pem::encode(&pem::Pem::new("PRIVATE KEY", self.pkcs8.clone()))
+        pem_text(&pem::Pem::new("PRIVATE KEY", self.pkcs8.clone()))
     }
 
     /// The key as rcgen's signing key.
@@ -251,7 +251,7 @@ impl Cert {
 
     /// PEM text.
     pub fn pem(&self) -> String {
-        pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        pem_text(&pem::Pem::new("CERTIFICATE", self.der.clone()))
     }
 
     /// Key Vault's `x5t`: base64url (no padding) of the SHA-1 thumbprint of the DER.
@@ -548,6 +548,15 @@ fn write_pfx(store: &KeyStore, encryption: PfxEncryption, password: &str) -> Res
         .mac_iterations(2048)
         .write()
         .map_err(CertError::Pkcs12)
+}
+
+/// PEM text with LF line endings, as openssl, Kubernetes and Key Vault write it (the pem
+/// crate's default is CRLF).
+pub(crate) fn pem_text(p: &pem::Pem) -> String {
+    pem::encode_config(
+        p,
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 fn signature_algorithm(kind: KeyKind) -> &'static rcgen::SignatureAlgorithm {

@@ -171,7 +171,7 @@ pub(super) fn prepare_certificate(spec: CertificateSpec) -> Result<PreparedCerti
                 blocks
                     .iter()
                     .filter(|b| b.tag() == "CERTIFICATE")
-                    .map(pem::encode)
+                    .map(crate::certs::pem_text)
                     .collect::<String>()
             };
             (leaf, value, "application/x-pem-file")
