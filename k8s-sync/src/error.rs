@@ -75,6 +75,158 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// The `AzureKeyVaultSecret` CRD is not served by the API server.
+    #[error(
+        "the AzureKeyVaultSecret CRD (azurekeyvaultsecrets.spv.no) is not installed: apply crds/azurekeyvaultsecrets.spv.no.yaml"
+    )]
+    CrdNotInstalled {
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The Key Vault read plane could not be built.
+    #[error("cannot build the Key Vault read plane")]
+    ReadPlane {
+        /// akv-client's error (boxed: it is large).
+        #[source]
+        source: Box<akv_client::Error>,
+    },
+    /// `spec.vault.name` is not a Key Vault name, or its vault cannot be opened.
+    #[error("cannot open Key Vault '{vault}' for AzureKeyVaultSecret {namespace}/{name}")]
+    OpenVault {
+        /// Namespace of the AKVS.
+        namespace: String,
+        /// Name of the AKVS.
+        name: String,
+        /// `spec.vault.name`.
+        vault: String,
+        /// akv-client's error (boxed: it is large).
+        #[source]
+        source: Box<akv_client::Error>,
+    },
+    /// Reading the object from Key Vault failed.
+    #[error(
+        "cannot read '{object}' from Key Vault '{vault}' for AzureKeyVaultSecret {namespace}/{name}"
+    )]
+    FetchObject {
+        /// Namespace of the AKVS.
+        namespace: String,
+        /// Name of the AKVS.
+        name: String,
+        /// `spec.vault.name`.
+        vault: String,
+        /// `spec.vault.object.name`.
+        object: String,
+        /// akv-client's error (boxed: it is large).
+        #[source]
+        source: Box<akv_client::Error>,
+    },
+    /// The spec cannot be rendered into its outputs (no dataKey, unknown transform, …).
+    #[error("cannot render the outputs of AzureKeyVaultSecret {namespace}/{name}")]
+    Render {
+        /// Namespace of the AKVS.
+        namespace: String,
+        /// Name of the AKVS.
+        name: String,
+        /// akv-client's error (boxed: it is large).
+        #[source]
+        source: Box<akv_client::Error>,
+    },
+    /// An output with the requested name exists and is not managed by this AKVS.
+    #[error("{kind} {namespace}/{name} already exists and is not managed by AzureKeyVaultSecret")]
+    ResourceExists {
+        /// `Secret` or `ConfigMap`.
+        kind: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Keys this AKVS would write are owned by another AKVS writing the same object.
+    #[error("{kind} {namespace}/{name}: keys {keys:?} are owned by another AzureKeyVaultSecret")]
+    KeyConflict {
+        /// `Secret` or `ConfigMap`.
+        kind: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The contested keys (names only).
+        keys: Vec<String>,
+    },
+    /// The Secret type changed, but other AKVS write the Secret too, so it cannot be recreated.
+    #[error(
+        "Secret {namespace}/{name} has type {from}, and other AzureKeyVaultSecrets write it; the type is immutable: use a new Secret name"
+    )]
+    SharedSecretType {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The existing type.
+        from: String,
+    },
+    /// Reading an output object failed.
+    #[error("cannot get {kind} {namespace}/{name}")]
+    GetOutput {
+        /// Secret or ConfigMap.
+        kind: crate::render::OutputKind,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Server-side apply of an output failed.
+    #[error("cannot apply {kind} {namespace}/{name}")]
+    ApplyOutput {
+        /// Secret or ConfigMap.
+        kind: crate::render::OutputKind,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Deleting an output failed.
+    #[error("cannot delete {kind} {namespace}/{name}")]
+    DeleteOutput {
+        /// Secret or ConfigMap.
+        kind: crate::render::OutputKind,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing the AKVS status failed.
+    #[error("cannot patch the status of AzureKeyVaultSecret {namespace}/{name}")]
+    PatchStatus {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Adding or removing the finalizer failed.
+    #[error("cannot update the finalizers of AzureKeyVaultSecret {namespace}/{name}")]
+    PatchFinalizers {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
     /// A Lease request got no answer in time.
     #[error("Lease {namespace}/{name}: no answer to {operation} within {timeout:?}")]
     LeaseTimeout {
@@ -101,6 +253,19 @@ impl Error {
             Self::RenewLease { .. } => "renew_lease",
             Self::ReleaseLease { .. } => "release_lease",
             Self::LeaseTimeout { .. } => "lease_timeout",
+            Self::CrdNotInstalled { .. } => "crd_not_installed",
+            Self::ReadPlane { .. } => "read_plane",
+            Self::OpenVault { .. } => "open_vault",
+            Self::FetchObject { .. } => "fetch_object",
+            Self::Render { .. } => "render",
+            Self::ResourceExists { .. } => "resource_exists",
+            Self::KeyConflict { .. } => "key_conflict",
+            Self::SharedSecretType { .. } => "shared_secret_type",
+            Self::GetOutput { .. } => "get_output",
+            Self::ApplyOutput { .. } => "apply_output",
+            Self::DeleteOutput { .. } => "delete_output",
+            Self::PatchStatus { .. } => "patch_status",
+            Self::PatchFinalizers { .. } => "patch_finalizers",
         }
     }
 
@@ -109,12 +274,25 @@ impl Error {
         match self {
             Self::MergeCrdVersions { .. }
             | Self::SerializeCrd { .. }
-            | Self::InvalidConfig { .. } => false,
+            | Self::InvalidConfig { .. }
+            | Self::CrdNotInstalled { .. }
+            | Self::ReadPlane { .. }
+            | Self::OpenVault { .. }
+            | Self::Render { .. }
+            | Self::SharedSecretType { .. } => false,
+            // The other owner or the foreign object may go away.
+            Self::ResourceExists { .. } | Self::KeyConflict { .. } => true,
             Self::LeaseTimeout { .. } => true,
+            Self::FetchObject { source, .. } => source.is_retryable(),
             Self::GetLease { source, .. }
             | Self::AcquireLease { source, .. }
             | Self::RenewLease { source, .. }
-            | Self::ReleaseLease { source, .. } => is_retryable_kube(source),
+            | Self::ReleaseLease { source, .. }
+            | Self::GetOutput { source, .. }
+            | Self::ApplyOutput { source, .. }
+            | Self::DeleteOutput { source, .. }
+            | Self::PatchStatus { source, .. }
+            | Self::PatchFinalizers { source, .. } => is_retryable_kube(source),
         }
     }
 
@@ -125,7 +303,10 @@ impl Error {
             Self::GetLease { source, .. }
             | Self::AcquireLease { source, .. }
             | Self::RenewLease { source, .. }
-            | Self::ReleaseLease { source, .. } => {
+            | Self::ReleaseLease { source, .. }
+            | Self::ApplyOutput { source, .. }
+            | Self::DeleteOutput { source, .. }
+            | Self::PatchFinalizers { source, .. } => {
                 matches!(source, kube::Error::Api(s) if s.code == 409)
             }
             _ => false,
@@ -134,7 +315,10 @@ impl Error {
 
     /// How long the server asked us to wait before retrying, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
-        None
+        match self {
+            Self::FetchObject { source, .. } => source.retry_after(),
+            _ => None,
+        }
     }
 }
 

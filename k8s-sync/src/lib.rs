@@ -6,9 +6,8 @@
 //! akv-auth  <-  akv-client  <-  {k8s-sync, k8s-mutate}  <-  bins
 //! ```
 //!
-//! `k8s-sync` sits above `akv-client` (it will use only its `KeyVault` port) and `kube`, and
-//! below the `akv2k8s-controller` binary and any operator that embeds the controller. Today it
-//! holds the foundation, the `spv.no` API:
+//! `k8s-sync` sits above `akv-client` (it uses only its `KeyVaultProvider` port) and `kube`, and
+//! below the `akv2k8s-controller` binary and any operator that embeds the controller. It holds:
 //!
 //! * [`crd`](mod@crd): `AzureKeyVaultSecret` in every version upstream akv2k8s serves
 //!   ([`crd::v1alpha1`], [`crd::v1`], [`crd::v2alpha1`], and [`crd::v2beta1`], the storage
@@ -17,9 +16,13 @@
 //!   `crds/azurekeyvaultsecrets.spv.no.yaml`.
 //! * [`leader`]: leader election on a `coordination.k8s.io/v1` Lease ([`LeaderElector`]), so
 //!   several replicas run and one writes; the leader releases the Lease on shutdown.
-//!
-//! Rendering, reconcile, status and Events, metrics and the `run` entry point follow (issue
-//! "k8s-sync: the AzureKeyVaultSecret controller"). Tests use the fake API server from `testkit`.
+//! * [`render`]: pure rendering of an AKVS and its formatted Key Vault values into the
+//!   server-side apply configuration of its Secret/ConfigMap, and the ownership checks.
+//! * [`reconcile`] (+ [`error_policy`]): one sync of one AKVS (outputs, status, Events,
+//!   finalizer), with [`context::Context`] shared by all reconciles.
+//! * [`controller`]: [`run`]`(`[`SyncDeps`]`, `[`SyncConfig`]`, shutdown)`, the embeddable
+//!   entry point (kube-runtime `Controller`, label-selected stores of outputs, read plane,
+//!   optional leader election), and [`metrics`] ([`SyncMetrics`], upstream's counter names).
 //!
 //! # Example
 //!
@@ -71,10 +74,18 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod context;
+pub mod controller;
 pub mod crd;
 mod error;
 pub mod leader;
+pub mod metrics;
+pub mod reconcile;
+pub mod render;
 
+pub use controller::{SyncConfig, SyncDeps, run};
 pub use crd::{crd, crd_yaml};
 pub use error::{Error, Result};
 pub use leader::{LeaderElectionConfig, LeaderElector};
+pub use metrics::SyncMetrics;
+pub use reconcile::{error_policy, reconcile};

@@ -3,6 +3,8 @@
 //! client and by the real `kubectl`; leader election on a Lease in the same fake.
 
 mod apiserver;
+mod controller;
+mod controller_harness;
 mod crd_file;
 mod kubectl;
 mod leader;

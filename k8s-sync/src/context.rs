@@ -1,0 +1,187 @@
+//! What every reconcile shares: clients, the Key Vault read plane, the stores of managed
+//! Secrets and ConfigMaps, the Event recorder, metrics, and per-object bookkeeping (the
+//! generation last seen, for upstream's `add`/`update` counters, and consecutive failures, for
+//! backoff).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher as _, RandomState};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use akv_client::KeyVaultProvider;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::controller::SyncConfig;
+use crate::metrics::SyncMetrics;
+
+/// Shared state of one controller run.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Key Vault behind the read plane (at most one read per object per resync period).
+    pub key_vault: Arc<dyn KeyVaultProvider>,
+    /// Configuration.
+    pub cfg: SyncConfig,
+    /// Metrics.
+    pub metrics: SyncMetrics,
+    /// Event recorder (`events.k8s.io/v1`).
+    pub recorder: Recorder,
+    /// Managed Secrets (label-selected watch).
+    pub secrets: Store<Secret>,
+    /// Managed ConfigMaps (label-selected watch).
+    pub config_maps: Store<ConfigMap>,
+    objects: Mutex<HashMap<(String, String), Tracked>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Tracked {
+    generation: Option<i64>,
+    failures: u32,
+}
+
+/// Why an object is reconciled, as upstream counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// First time this process sees it (`add`).
+    New,
+    /// Its spec changed (`update` on `AzureKeyVaultSecret`).
+    SpecChanged,
+    /// Periodic refresh or an output changed (`update` on `AzureKeyVault`).
+    Poll,
+}
+
+impl Context {
+    /// A context for one run.
+    pub fn new(
+        client: Client,
+        key_vault: Arc<dyn KeyVaultProvider>,
+        cfg: SyncConfig,
+        metrics: SyncMetrics,
+        recorder: Recorder,
+        secrets: Store<Secret>,
+        config_maps: Store<ConfigMap>,
+    ) -> Self {
+        Self {
+            client,
+            key_vault,
+            cfg,
+            metrics,
+            recorder,
+            secrets,
+            config_maps,
+            objects: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<(String, String), Tracked>) -> T) -> T {
+        f(&mut self.objects.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Records that `namespace/name` at `generation` is being reconciled.
+    pub fn observe(&self, namespace: &str, name: &str, generation: Option<i64>) -> Seen {
+        self.with(|m| {
+            let key = (namespace.to_owned(), name.to_owned());
+            match m.get_mut(&key) {
+                None => {
+                    m.insert(
+                        key,
+                        Tracked {
+                            generation,
+                            failures: 0,
+                        },
+                    );
+                    Seen::New
+                }
+                Some(t) if t.generation != generation => {
+                    t.generation = generation;
+                    Seen::SpecChanged
+                }
+                Some(_) => Seen::Poll,
+            }
+        })
+    }
+
+    /// Forgets a deleted object.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.with(|m| m.remove(&(namespace.to_owned(), name.to_owned())));
+    }
+
+    /// Counts one more consecutive failure and returns the count.
+    pub fn failed(&self, namespace: &str, name: &str) -> u32 {
+        self.with(|m| {
+            let t = m
+                .entry((namespace.to_owned(), name.to_owned()))
+                .or_default();
+            t.failures = t.failures.saturating_add(1);
+            t.failures
+        })
+    }
+
+    /// Resets the failure count after a success.
+    pub fn succeeded(&self, namespace: &str, name: &str) {
+        self.with(|m| {
+            if let Some(t) = m.get_mut(&(namespace.to_owned(), name.to_owned())) {
+                t.failures = 0;
+            }
+        });
+    }
+
+    /// A managed Secret from the store.
+    pub fn cached_secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
+        self.secrets.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// A managed ConfigMap from the store.
+    pub fn cached_config_map(&self, namespace: &str, name: &str) -> Option<Arc<ConfigMap>> {
+        self.config_maps
+            .get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// The next periodic refresh: the resync period plus up to `resync_jitter` of it, never
+    /// less, so a value cached by the read plane (TTL = resync period) has expired by then.
+    pub fn next_refresh(&self) -> Duration {
+        jittered(self.cfg.azure_resync_period, self.cfg.resync_jitter)
+    }
+
+    /// Backoff after `failures` consecutive failures: `error_backoff_base` doubling up to
+    /// `error_backoff_max`, plus up to 10 % jitter.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let base = self.cfg.error_backoff_base;
+        let exp = base.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+        jittered(exp.min(self.cfg.error_backoff_max), 0.1)
+    }
+}
+
+/// `d` plus a random fraction of up to `fraction` of it.
+pub fn jittered(d: Duration, fraction: f64) -> Duration {
+    let fraction = fraction.clamp(0.0, 1.0);
+    let r = RandomState::new().hash_one(std::time::Instant::now());
+    let unit = (r >> 11) as f64 / (1u64 << 53) as f64;
+    d + d.mul_f64(fraction * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let d = Duration::from_millis(1000);
+        for _ in 0..100 {
+            let j = jittered(d, 0.1);
+            assert!(j >= d && j <= Duration::from_millis(1100), "{j:?}");
+        }
+        assert_eq!(jittered(d, 0.0), d);
+    }
+}

@@ -1,0 +1,816 @@
+//! One reconcile of one `AzureKeyVaultSecret`, and [`error_policy`].
+//!
+//! ```text
+//! deleting? ── finalizer ──▶ release owned outputs (no Key Vault read) ──▶ drop finalizer
+//! outputs renamed/removed ──▶ release the old ones (status.secretName / configMapName)
+//! no output ──▶ Ready=True NoOutput, no polling
+//! fetch (read plane) ── error ──▶ Ready=False ErrAzureVault (+Event on change), outputs kept
+//! format ── error ──▶ Ready=False InvalidSpec
+//! per output: classify ─ Foreign/KeyConflict ──▶ Ready=False ErrResourceExists (+Event)
+//!                      ─ TypeChanged (sole owner) ──▶ delete + apply (+Warning Event)
+//!                      ─ UpToDate ──▶ nothing
+//!                      ─ Apply ──▶ server-side apply as <prefix>/<name> (+Synced Event)
+//! status ──▶ patched only when it differs; requeue after resync period + jitter
+//! ```
+//!
+//! Releasing an output: when no other AKVS owns it, it is deleted (uid precondition);
+//! otherwise an apply with only its identity gives up this AKVS's keys, labels, annotations
+//! and ownerReference, which the API server then removes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use akv_client::format::{Material, fetch, format};
+use akv_client::{IdentityRef, VaultUrl};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource as _, ResourceExt as _};
+use serde_json::{Value, json};
+use tracing::{Instrument as _, debug, info, info_span, warn};
+
+use crate::context::{Context, Seen};
+use crate::crd::v2beta1::{AzureKeyVaultSecret, AzureKeyVaultSecretStatus};
+use crate::crd::{Condition, ConditionStatus, READY, ReadyReason};
+use crate::error::{Error, Result};
+use crate::metrics::{OBJECT_AKVS, OBJECT_VAULT};
+use crate::render::{
+    self, Desired, Existing, FINALIZER, Output, OutputKind, Plan, classify, field_manager,
+};
+
+/// Event reason: outputs written (upstream).
+pub const REASON_SYNCED: &str = "Synced";
+/// Event reason: Key Vault could not be read (upstream).
+pub const REASON_ERR_AZURE_VAULT: &str = "ErrAzureVault";
+/// Event reason: an output exists and is not ours (upstream).
+pub const REASON_ERR_RESOURCE_EXISTS: &str = "ErrResourceExists";
+/// Event reason: the spec cannot be rendered.
+pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
+/// Event reason: the Secret type changed; the Secret was recreated.
+pub const REASON_SECRET_TYPE_CHANGED: &str = "SecretTypeChanged";
+/// Event reason: an output could not be written.
+pub const REASON_ERR_OUTPUT_WRITE: &str = "ErrOutputWrite";
+
+/// Upstream's `Synced` message for a change from Key Vault.
+pub const MESSAGE_SYNCED: &str =
+    "AzureKeyVaultSecret synced to Kubernetes Secret successfully with change from Azure Key Vault";
+
+/// Reconciles one AKVS; see the [module docs](self).
+///
+/// # Errors
+///
+/// Key Vault, rendering, ownership and API errors; [`error_policy`] decides the retry.
+pub async fn reconcile(akvs: Arc<AzureKeyVaultSecret>, ctx: Arc<Context>) -> Result<Action> {
+    let _queued = ctx.metrics.in_queue();
+    let start = Instant::now();
+    let span = info_span!(
+        "reconcile",
+        namespace = %akvs.namespace().unwrap_or_default(),
+        name = %akvs.name_any()
+    );
+    let res = reconcile_inner(&akvs, &ctx).instrument(span).await;
+    let result = res.as_ref().map_or_else(Error::kind, |_| "ok");
+    ctx.metrics
+        .reconciled(result, start.elapsed().as_secs_f64());
+    if res.is_ok() {
+        ctx.succeeded(&akvs.namespace().unwrap_or_default(), &akvs.name_any());
+    }
+    res
+}
+
+/// Retries a failed reconcile: at `Retry-After` when Key Vault sent one, with exponential
+/// backoff for retryable errors, and at the next resync for the others.
+pub fn error_policy(akvs: Arc<AzureKeyVaultSecret>, err: &Error, ctx: Arc<Context>) -> Action {
+    let ns = akvs.namespace().unwrap_or_default();
+    let name = akvs.name_any();
+    let failures = ctx.failed(&ns, &name);
+    let delay = match err.retry_after() {
+        Some(d) => d,
+        None if err.is_retryable() => ctx.backoff(failures),
+        None => ctx.next_refresh(),
+    };
+    warn!(
+        namespace = %ns,
+        name = %name,
+        error = err as &dyn std::error::Error,
+        kind = err.kind(),
+        failures,
+        retry_in = ?delay,
+        "sync failed"
+    );
+    Action::requeue(delay)
+}
+
+/// Outcome of one output this round.
+#[derive(Debug)]
+struct Written {
+    kind: OutputKind,
+    name: String,
+    hash: String,
+}
+
+async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Action> {
+    let ns = akvs.namespace().unwrap_or_default();
+    let name = akvs.name_any();
+    let Some(uid) = akvs.uid() else {
+        return Ok(Action::await_change());
+    };
+    let manager = field_manager(&ctx.cfg.field_manager_prefix, akvs);
+
+    if akvs.meta().deletion_timestamp.is_some() {
+        if has_finalizer(akvs) {
+            ctx.metrics.sync("delete", OBJECT_AKVS);
+            if let Err(e) = release_all(akvs, ctx, &uid, &manager).await {
+                ctx.metrics.sync_failed("delete", OBJECT_AKVS);
+                return Err(e);
+            }
+            patch_finalizers(akvs, ctx, false).await?;
+            info!(namespace = %ns, name = %name, "outputs released");
+        }
+        ctx.forget(&ns, &name);
+        return Ok(Action::await_change());
+    }
+
+    let seen = ctx.observe(&ns, &name, akvs.meta().generation);
+    match seen {
+        Seen::New => ctx.metrics.sync("add", OBJECT_AKVS),
+        Seen::SpecChanged => ctx.metrics.sync("update", OBJECT_AKVS),
+        Seen::Poll => ctx.metrics.sync("update", OBJECT_VAULT),
+    }
+
+    let outputs = render::outputs(&akvs.spec);
+    let status = akvs.status.clone().unwrap_or_default();
+
+    // Outputs this AKVS wrote before under another name, or no longer asks for: the ones its
+    // status names and, after a spec change (the status may lag), every one in the stores
+    // that carries its ownerReference.
+    let mut previous: Vec<(OutputKind, String)> = [
+        (OutputKind::Secret, status.secret_name.clone()),
+        (OutputKind::ConfigMap, status.config_map_name.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, n)| n.filter(|n| !n.is_empty()).map(|n| (k, n)))
+    .collect();
+    if seen == Seen::SpecChanged {
+        previous.extend(owned_in_stores(ctx, &ns, &uid));
+    }
+    previous.sort();
+    previous.dedup();
+    for (kind, old) in previous {
+        if !outputs.iter().any(|o| o.kind == kind && o.name == old) {
+            release(ctx, kind, &ns, &old, &uid, &manager).await?;
+        }
+    }
+
+    if outputs.is_empty() {
+        let next = next_status(
+            akvs,
+            &status,
+            &[],
+            false,
+            None,
+            (
+                ReadyReason::NoOutput,
+                "no Secret or ConfigMap output requested".into(),
+            ),
+        );
+        write_status(akvs, ctx, &status, next).await?;
+        return Ok(Action::await_change());
+    }
+
+    if !has_finalizer(akvs) {
+        patch_finalizers(akvs, ctx, true).await?;
+    }
+
+    // Read Key Vault and render every output (nothing is written before all succeed).
+    let rendered = match render_all(akvs, ctx, &outputs).await {
+        Ok(r) => r,
+        Err((reason, err)) => {
+            if reason == ReadyReason::ErrAzureVault {
+                ctx.metrics.sync_failed("sync", OBJECT_VAULT);
+            }
+            let message = error_message(&err);
+            let next = next_status(akvs, &status, &[], false, None, (reason, message.clone()));
+            if changed_condition(&status, &next) {
+                let event_reason = match reason {
+                    ReadyReason::ErrAzureVault => REASON_ERR_AZURE_VAULT,
+                    _ => REASON_INVALID_SPEC,
+                };
+                let note = match reason {
+                    ReadyReason::ErrAzureVault => format!(
+                        "Failed to get secret for '{name}' from Azure Key Vault '{}': {message}",
+                        akvs.spec.vault.name
+                    ),
+                    _ => message,
+                };
+                publish(ctx, akvs, EventType::Warning, event_reason, note).await;
+            }
+            write_status(akvs, ctx, &status, next).await?;
+            return Err(err);
+        }
+    };
+
+    let mut written = Vec::new();
+    let mut wrote = false;
+    let mut problem: Option<(ReadyReason, &'static str, Error)> = None;
+    let mut version = None;
+    for (output, values, ver) in rendered {
+        version = Some(ver.clone());
+        let existing = existing(ctx, output.kind, &ns, &output.name).await?;
+        let (labels, annotations) = render::propagated(akvs, existing.as_ref(), &manager);
+        let Some(owner) = render::owner_reference(akvs) else {
+            return Ok(Action::await_change());
+        };
+        let keys: Vec<String> = values.keys().into_iter().map(str::to_owned).collect();
+        let desired = Desired {
+            output: output.clone(),
+            namespace: ns.clone(),
+            values,
+            labels,
+            annotations,
+            owner,
+        };
+        let plan = classify(
+            &desired,
+            existing.as_ref(),
+            &uid,
+            &ctx.cfg.field_manager_prefix,
+            &manager,
+        );
+        let kind = output.kind.as_str();
+        let out_ref = |e: Error| {
+            (
+                ReadyReason::ErrResourceExists,
+                REASON_ERR_RESOURCE_EXISTS,
+                e,
+            )
+        };
+        match plan {
+            Plan::Foreign => {
+                problem = Some(out_ref(Error::ResourceExists {
+                    kind,
+                    namespace: ns.clone(),
+                    name: output.name.clone(),
+                }));
+                continue;
+            }
+            Plan::KeyConflict(keys) => {
+                problem = Some(out_ref(Error::KeyConflict {
+                    kind,
+                    namespace: ns.clone(),
+                    name: output.name.clone(),
+                    keys,
+                }));
+                continue;
+            }
+            Plan::TypeChanged { from, shared: true } => {
+                problem = Some((
+                    ReadyReason::ErrOutputWrite,
+                    REASON_ERR_OUTPUT_WRITE,
+                    Error::SharedSecretType {
+                        namespace: ns.clone(),
+                        name: output.name.clone(),
+                        from,
+                    },
+                ));
+                continue;
+            }
+            Plan::TypeChanged {
+                from,
+                shared: false,
+            } => {
+                let e = existing
+                    .as_ref()
+                    .expect("invariant: TypeChanged needs an existing object");
+                delete_output(ctx, output.kind, &ns, &output.name, e).await?;
+                publish(
+                    ctx,
+                    akvs,
+                    EventType::Warning,
+                    REASON_SECRET_TYPE_CHANGED,
+                    format!(
+                        "Secret '{}' had type {from}; the type is immutable, so it was deleted and created again as {}",
+                        output.name,
+                        output.secret_type.as_deref().unwrap_or_default()
+                    ),
+                )
+                .await;
+                apply(ctx, &desired, &manager).await?;
+                wrote = true;
+            }
+            Plan::UpToDate => {}
+            Plan::Apply => {
+                apply(ctx, &desired, &manager).await?;
+                wrote = true;
+            }
+        }
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        written.push(Written {
+            kind: output.kind,
+            name: output.name.clone(),
+            hash: render::version_hash(&akvs.spec, &ver, &output, &key_refs),
+        });
+    }
+
+    if wrote {
+        info!(namespace = %ns, name = %name, version = version.as_deref().unwrap_or_default(), "outputs updated");
+        publish(
+            ctx,
+            akvs,
+            EventType::Normal,
+            REASON_SYNCED,
+            MESSAGE_SYNCED.to_owned(),
+        )
+        .await;
+    }
+    let ready = match &problem {
+        Some((reason, _, e)) => (*reason, error_message(e)),
+        None => (
+            ReadyReason::Synced,
+            format!(
+                "outputs hold Key Vault version {}",
+                version.as_deref().unwrap_or_default()
+            ),
+        ),
+    };
+    let next = next_status(akvs, &status, &written, wrote, version.as_deref(), ready);
+    if let Some((_, event_reason, e)) = &problem
+        && changed_condition(&status, &next)
+    {
+        let note = match e {
+            Error::ResourceExists { name, .. } => format!(
+                "Resource '{name}' already exists and is not managed by AzureKeyVaultSecret"
+            ),
+            other => error_message(other),
+        };
+        publish(ctx, akvs, EventType::Warning, event_reason, note).await;
+    }
+    write_status(akvs, ctx, &status, next).await?;
+    match problem {
+        Some((_, _, e)) => Err(e),
+        None => Ok(Action::requeue(ctx.next_refresh())),
+    }
+}
+
+type Rendered = Vec<(Output, akv_client::format::Values, String)>;
+
+async fn render_all(
+    akvs: &AzureKeyVaultSecret,
+    ctx: &Context,
+    outputs: &[Output],
+) -> std::result::Result<Rendered, (ReadyReason, Error)> {
+    let ns = akvs.namespace().unwrap_or_default();
+    let name = akvs.name_any();
+    let invalid = |source| {
+        (
+            ReadyReason::InvalidSpec,
+            Error::Render {
+                namespace: ns.clone(),
+                name: name.clone(),
+                source: Box::new(source),
+            },
+        )
+    };
+    let spec = render::object_spec(&akvs.spec).map_err(invalid)?;
+    let vault_name = &akvs.spec.vault.name;
+    let open = |source| {
+        (
+            ReadyReason::InvalidSpec,
+            Error::OpenVault {
+                namespace: ns.clone(),
+                name: name.clone(),
+                vault: vault_name.clone(),
+                source: Box::new(source),
+            },
+        )
+    };
+    let url = VaultUrl::from_name(vault_name, &ctx.cfg.vault_dns_suffix).map_err(open)?;
+    let kv = ctx
+        .key_vault
+        .vault(&url, &IdentityRef::default_identity())
+        .map_err(open)?;
+    let version = akvs.spec.vault.object.pinned_version();
+    let mut out = Vec::new();
+    for output in outputs {
+        let target = output.target();
+        let material = fetch(kv.as_ref(), &url, &spec, version, &target)
+            .await
+            .map_err(|source| {
+                let reason = match source {
+                    akv_client::Error::NotExportable { .. } => ReadyReason::InvalidSpec,
+                    _ => ReadyReason::ErrAzureVault,
+                };
+                (
+                    reason,
+                    Error::FetchObject {
+                        namespace: ns.clone(),
+                        name: name.clone(),
+                        vault: vault_name.clone(),
+                        object: spec.name.clone(),
+                        source: Box::new(source),
+                    },
+                )
+            })?;
+        let values = format(&spec, &target, &material, &ctx.cfg.format).map_err(invalid)?;
+        let ver = match &material {
+            Material::Secret(s) => s.version.clone(),
+            Material::Certificate { certificate, .. } => certificate.version.clone(),
+            Material::Key(k) => k.version.clone(),
+        };
+        debug!(vault = %url, object = %spec.name, version = %ver, keys = ?values, "rendered");
+        out.push((output.clone(), values, ver));
+    }
+    Ok(out)
+}
+
+/// The error and its first cause, never values (akv-client and kube errors carry none).
+fn error_message(e: &Error) -> String {
+    match std::error::Error::source(e) {
+        Some(s) => format!("{e}: {s}"),
+        None => e.to_string(),
+    }
+}
+
+fn has_finalizer(akvs: &AzureKeyVaultSecret) -> bool {
+    akvs.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+async fn patch_finalizers(akvs: &AzureKeyVaultSecret, ctx: &Context, add: bool) -> Result<()> {
+    let ns = akvs.namespace().unwrap_or_default();
+    let name = akvs.name_any();
+    let mut list: Vec<String> = akvs
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if add {
+        list.push(FINALIZER.to_owned());
+    }
+    let api: Api<AzureKeyVaultSecret> = Api::namespaced(ctx.client.clone(), &ns);
+    let patch = json!({"metadata": {
+        "finalizers": list,
+        "resourceVersion": akvs.resource_version(),
+    }});
+    ctx.metrics.write("finalizer");
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Already gone: nothing left to finalize.
+        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
+        Err(source) => Err(Error::PatchFinalizers {
+            namespace: ns,
+            name,
+            source,
+        }),
+    }
+}
+
+/// The existing output: from the store of managed objects, else from the API server (an
+/// object without the managed label is not in the store).
+async fn existing(
+    ctx: &Context,
+    kind: OutputKind,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Existing>> {
+    let _ = match kind {
+        OutputKind::Secret => ctx.secrets.wait_until_ready().await,
+        OutputKind::ConfigMap => ctx.config_maps.wait_until_ready().await,
+    };
+    let cached = match kind {
+        OutputKind::Secret => ctx
+            .cached_secret(namespace, name)
+            .map(|s| Existing::from_secret(&s)),
+        OutputKind::ConfigMap => ctx
+            .cached_config_map(namespace, name)
+            .map(|c| Existing::from_config_map(&c)),
+    };
+    if cached.is_some() {
+        return Ok(cached);
+    }
+    let get_err = |source| Error::GetOutput {
+        kind,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source,
+    };
+    Ok(match kind {
+        OutputKind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(get_err)?
+            .map(|s| Existing::from_secret(&s)),
+        OutputKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(get_err)?
+            .map(|c| Existing::from_config_map(&c)),
+    })
+}
+
+async fn apply(ctx: &Context, desired: &Desired, manager: &str) -> Result<()> {
+    let ns = &desired.namespace;
+    let name = &desired.output.name;
+    let body = render::apply_body(desired);
+    let params = PatchParams::apply(manager).force();
+    let kind = desired.output.kind.as_str();
+    ctx.metrics.write(kind);
+    let res = match desired.output.kind {
+        OutputKind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), ns)
+            .patch(name, &params, &Patch::Apply(body))
+            .await
+            .map(drop),
+        OutputKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), ns)
+            .patch(name, &params, &Patch::Apply(body))
+            .await
+            .map(drop),
+    };
+    res.map_err(|source| Error::ApplyOutput {
+        kind: desired.output.kind,
+        namespace: ns.clone(),
+        name: name.clone(),
+        source,
+    })?;
+    info!(namespace = %ns, name = %name, kind, "output applied");
+    Ok(())
+}
+
+async fn delete_output(
+    ctx: &Context,
+    kind: OutputKind,
+    namespace: &str,
+    name: &str,
+    e: &Existing,
+) -> Result<()> {
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: e.uid.clone(),
+            resource_version: e.resource_version.clone(),
+        }),
+        ..Default::default()
+    };
+    ctx.metrics.write(kind.as_str());
+    let res = match kind {
+        OutputKind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+            .delete(name, &params)
+            .await
+            .map(drop),
+        OutputKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
+            .delete(name, &params)
+            .await
+            .map(drop),
+    };
+    match res {
+        Ok(()) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(source) => Err(Error::DeleteOutput {
+            kind,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Gives up one output: deletes it when this AKVS is its only owner, else removes this AKVS's
+/// keys, labels, annotations and ownerReference with an identity-only apply. Foreign objects
+/// and objects this AKVS does not own are left alone.
+async fn release(
+    ctx: &Context,
+    kind: OutputKind,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    manager: &str,
+) -> Result<()> {
+    let Some(e) = existing(ctx, kind, namespace, name).await? else {
+        return Ok(());
+    };
+    let ours = e.owned_by(uid) || !e.owned(manager, &["data"]).is_empty();
+    if !ours || !e.is_ours(uid) {
+        return Ok(());
+    }
+    if e.other_owners(uid).is_empty() {
+        delete_output(ctx, kind, namespace, name, &e).await?;
+        info!(namespace = %namespace, name = %name, kind = kind.as_str(), "output deleted");
+        return Ok(());
+    }
+    let body = render::release_body(kind, namespace, name, &e);
+    let params = PatchParams::apply(manager).force();
+    ctx.metrics.write(kind.as_str());
+    let res = match kind {
+        OutputKind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+            .patch(name, &params, &Patch::Apply(body))
+            .await
+            .map(drop),
+        OutputKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
+            .patch(name, &params, &Patch::Apply(body))
+            .await
+            .map(drop),
+    };
+    match res {
+        Ok(()) => {
+            info!(namespace = %namespace, name = %name, kind = kind.as_str(), "keys released");
+            Ok(())
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(source) => Err(Error::ApplyOutput {
+            kind,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Releases every output this AKVS owns: those in the stores with its ownerReference, and
+/// the ones its status names.
+async fn release_all(
+    akvs: &AzureKeyVaultSecret,
+    ctx: &Context,
+    uid: &str,
+    manager: &str,
+) -> Result<()> {
+    let ns = akvs.namespace().unwrap_or_default();
+    let mut targets = owned_in_stores(ctx, &ns, uid);
+    let status = akvs.status.clone().unwrap_or_default();
+    for (kind, n) in [
+        (OutputKind::Secret, status.secret_name),
+        (OutputKind::ConfigMap, status.config_map_name),
+    ] {
+        if let Some(n) = n.filter(|n| !n.is_empty()) {
+            targets.push((kind, n));
+        }
+    }
+    for o in render::outputs(&akvs.spec) {
+        targets.push((o.kind, o.name));
+    }
+    targets.sort();
+    targets.dedup();
+    for (kind, n) in targets {
+        release(ctx, kind, &ns, &n, uid, manager).await?;
+    }
+    Ok(())
+}
+
+/// Outputs in the stores of managed objects that carry an ownerReference to `uid`.
+fn owned_in_stores(ctx: &Context, namespace: &str, uid: &str) -> Vec<(OutputKind, String)> {
+    let owned = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        meta.namespace.as_deref() == Some(namespace)
+            && meta
+                .owner_references
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|o| o.uid == uid))
+    };
+    let secrets = ctx
+        .secrets
+        .state()
+        .into_iter()
+        .filter(|s| owned(&s.metadata))
+        .map(|s| (OutputKind::Secret, s.name_any()));
+    let config_maps = ctx
+        .config_maps
+        .state()
+        .into_iter()
+        .filter(|c| owned(&c.metadata))
+        .map(|c| (OutputKind::ConfigMap, c.name_any()));
+    secrets.chain(config_maps).collect()
+}
+
+async fn publish(
+    ctx: &Context,
+    akvs: &AzureKeyVaultSecret,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    ctx.metrics.write("event");
+    let ev = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Sync".to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &akvs.object_ref(&())).await {
+        warn!(
+            error = &e as &dyn std::error::Error,
+            reason, "cannot publish Event"
+        );
+    }
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// The status after this round. Fields of outputs not handled successfully keep their last
+/// good values; the `Ready` condition keeps its transition time while its status holds.
+fn next_status(
+    akvs: &AzureKeyVaultSecret,
+    old: &AzureKeyVaultSecretStatus,
+    written: &[Written],
+    wrote: bool,
+    version: Option<&str>,
+    ready: (ReadyReason, String),
+) -> AzureKeyVaultSecretStatus {
+    let outputs = render::outputs(&akvs.spec);
+    let generation = akvs.meta().generation;
+    let mut s = old.clone();
+    s.observed_generation = generation;
+    let has = |k| outputs.iter().any(|o| o.kind == k);
+    if !has(OutputKind::Secret) {
+        s.secret_name = Some(String::new());
+        s.secret_hash = Some(String::new());
+    }
+    if !has(OutputKind::ConfigMap) {
+        s.config_map_name = None;
+        s.config_map_hash = None;
+    }
+    for w in written {
+        match w.kind {
+            OutputKind::Secret => {
+                s.secret_name = Some(w.name.clone());
+                s.secret_hash = Some(w.hash.clone());
+            }
+            OutputKind::ConfigMap => {
+                s.config_map_name = Some(w.name.clone());
+                s.config_map_hash = Some(w.hash.clone());
+            }
+        }
+    }
+    if outputs.is_empty() {
+        s.object_version = None;
+    } else if !written.is_empty()
+        && let Some(v) = version
+    {
+        s.object_version = Some(v.to_owned());
+    }
+    if wrote || (!written.is_empty() && s.last_azure_update.is_none()) {
+        s.last_azure_update = Some(now());
+    }
+    let (reason, message) = ready;
+    let mut cond = Condition::ready(reason, message, now(), generation);
+    if let Some(prev) = old.ready()
+        && prev.status == cond.status
+    {
+        cond.last_transition_time = prev.last_transition_time.clone();
+    }
+    s.conditions.retain(|c| c.type_ != READY);
+    s.conditions.push(cond);
+    s
+}
+
+fn changed_condition(old: &AzureKeyVaultSecretStatus, new: &AzureKeyVaultSecretStatus) -> bool {
+    let key = |s: &AzureKeyVaultSecretStatus| {
+        s.ready()
+            .map(|c| (c.status, c.reason.clone(), c.message.clone()))
+    };
+    key(old) != key(new)
+}
+
+async fn write_status(
+    akvs: &AzureKeyVaultSecret,
+    ctx: &Context,
+    old: &AzureKeyVaultSecretStatus,
+    new: AzureKeyVaultSecretStatus,
+) -> Result<()> {
+    if akvs.status.is_some() && *old == new {
+        return Ok(());
+    }
+    let ns = akvs.namespace().unwrap_or_default();
+    let name = akvs.name_any();
+    let mut value = serde_json::to_value(&new).unwrap_or(Value::Null);
+    if let Some(o) = value.as_object_mut() {
+        for field in [
+            "configMapHash",
+            "configMapName",
+            "objectVersion",
+            "lastAzureUpdate",
+        ] {
+            o.entry(field).or_insert(Value::Null);
+        }
+    }
+    let api: Api<AzureKeyVaultSecret> = Api::namespaced(ctx.client.clone(), &ns);
+    ctx.metrics.write("status");
+    let ready = new.ready().map(|c| c.status == ConditionStatus::True);
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": value})),
+    )
+    .await
+    .map_err(|source| Error::PatchStatus {
+        namespace: ns.clone(),
+        name: name.clone(),
+        source,
+    })?;
+    debug!(namespace = %ns, name = %name, ?ready, "status updated");
+    Ok(())
+}
