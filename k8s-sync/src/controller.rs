@@ -24,6 +24,7 @@ use std::time::Duration;
 use akv_client::KeyVaultProvider;
 use akv_client::cache::{ReadConfig, ReadPlane};
 use akv_client::format::FormatOptions;
+use akv_client::metrics::ClientMetrics;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
@@ -79,6 +80,11 @@ pub struct SyncConfig {
     /// `ttl` is replaced by `azure_resync_period`). Default `Some(ReadConfig::default())`;
     /// `None` when the provider already is a read plane.
     pub key_vault_read: Option<ReadConfig>,
+    /// Metrics of that read plane (Key Vault requests, throttles, cache lookups, budget),
+    /// registered by the host, e.g.
+    /// `ClientMetrics::register(root.sub_registry_with_prefix("akv2k8s_client"))`. Default
+    /// `None`: not exported. Ignored when `key_vault_read` is `None`.
+    pub client_metrics: Option<ClientMetrics>,
     /// Fraction of the resync period added at random to each refresh (default
     /// [`DEFAULT_RESYNC_JITTER`]).
     pub resync_jitter: f64,
@@ -106,6 +112,7 @@ impl Default for SyncConfig {
             leader_election: None,
             vault_dns_suffix: String::new(),
             key_vault_read: Some(ReadConfig::default()),
+            client_metrics: None,
             resync_jitter: DEFAULT_RESYNC_JITTER,
             error_backoff_base: DEFAULT_ERROR_BACKOFF_BASE,
             error_backoff_max: DEFAULT_ERROR_BACKOFF_MAX,
@@ -206,7 +213,7 @@ pub async fn run(
                     ttl: cfg.azure_resync_period,
                     ..read.clone()
                 },
-                None,
+                cfg.client_metrics.clone(),
             )
             .map_err(|source| Error::ReadPlane {
                 source: Box::new(source),

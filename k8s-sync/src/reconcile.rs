@@ -13,33 +13,37 @@
 //! status ──▶ patched only when it differs; requeue after resync period + jitter
 //! ```
 //!
+//! Submodules: [`outputs`] (read, apply, delete and release Secrets/ConfigMaps), [`status`]
+//! (the next status and its write) and [`finalizer`].
+//!
 //! Releasing an output: when no other AKVS owns it, it is deleted (uid precondition);
 //! otherwise an apply with only its identity gives up this AKVS's keys, labels, annotations
 //! and ownerReference, which the API server then removes.
+
+mod finalizer;
+mod outputs;
+mod status;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use akv_client::format::{Material, fetch, format};
 use akv_client::{IdentityRef, VaultUrl};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource as _, ResourceExt as _};
-use serde_json::{Value, json};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::context::{Context, Seen};
-use crate::crd::v2beta1::{AzureKeyVaultSecret, AzureKeyVaultSecretStatus};
-use crate::crd::{Condition, ConditionStatus, READY, ReadyReason};
+use crate::crd::ReadyReason;
+use crate::crd::v2beta1::AzureKeyVaultSecret;
 use crate::error::{Error, Result};
 use crate::metrics::{OBJECT_AKVS, OBJECT_VAULT};
-use crate::render::{
-    self, Desired, Existing, FINALIZER, Output, OutputKind, Plan, classify, field_manager,
-};
+use crate::render::{self, Desired, Output, OutputKind, Plan, classify, field_manager};
+
+use finalizer::{has_finalizer, patch_finalizers};
+use outputs::{apply, delete_output, existing, owned_in_stores, release, release_all};
+use status::{Written, changed_condition, next_status, write_status};
 
 /// Event reason: outputs written (upstream).
 pub const REASON_SYNCED: &str = "Synced";
@@ -102,14 +106,6 @@ pub fn error_policy(akvs: Arc<AzureKeyVaultSecret>, err: &Error, ctx: Arc<Contex
         "sync failed"
     );
     Action::requeue(delay)
-}
-
-/// Outcome of one output this round.
-#[derive(Debug)]
-struct Written {
-    kind: OutputKind,
-    name: String,
-    hash: String,
 }
 
 async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Action> {
@@ -375,6 +371,11 @@ async fn render_all(
         )
     };
     let spec = render::object_spec(&akvs.spec).map_err(invalid)?;
+    for output in outputs {
+        output
+            .check(akvs.spec.vault.object.type_)
+            .map_err(invalid)?;
+    }
     let vault_name = &akvs.spec.vault.name;
     let open = |source| {
         (
@@ -434,255 +435,6 @@ fn error_message(e: &Error) -> String {
     }
 }
 
-fn has_finalizer(akvs: &AzureKeyVaultSecret) -> bool {
-    akvs.finalizers().iter().any(|f| f == FINALIZER)
-}
-
-async fn patch_finalizers(akvs: &AzureKeyVaultSecret, ctx: &Context, add: bool) -> Result<()> {
-    let ns = akvs.namespace().unwrap_or_default();
-    let name = akvs.name_any();
-    let mut list: Vec<String> = akvs
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    if add {
-        list.push(FINALIZER.to_owned());
-    }
-    let api: Api<AzureKeyVaultSecret> = Api::namespaced(ctx.client.clone(), &ns);
-    let patch = json!({"metadata": {
-        "finalizers": list,
-        "resourceVersion": akvs.resource_version(),
-    }});
-    ctx.metrics.write("finalizer");
-    match api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-        .await
-    {
-        Ok(_) => Ok(()),
-        // Already gone: nothing left to finalize.
-        Err(kube::Error::Api(s)) if s.code == 404 && !add => Ok(()),
-        Err(source) => Err(Error::PatchFinalizers {
-            namespace: ns,
-            name,
-            source,
-        }),
-    }
-}
-
-/// The existing output: from the store of managed objects, else from the API server (an
-/// object without the managed label is not in the store).
-async fn existing(
-    ctx: &Context,
-    kind: OutputKind,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<Existing>> {
-    let _ = match kind {
-        OutputKind::Secret => ctx.secrets.wait_until_ready().await,
-        OutputKind::ConfigMap => ctx.config_maps.wait_until_ready().await,
-    };
-    let cached = match kind {
-        OutputKind::Secret => ctx
-            .cached_secret(namespace, name)
-            .map(|s| Existing::from_secret(&s)),
-        OutputKind::ConfigMap => ctx
-            .cached_config_map(namespace, name)
-            .map(|c| Existing::from_config_map(&c)),
-    };
-    if cached.is_some() {
-        return Ok(cached);
-    }
-    let get_err = |source| Error::GetOutput {
-        kind,
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-        source,
-    };
-    Ok(match kind {
-        OutputKind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), namespace)
-            .get_opt(name)
-            .await
-            .map_err(get_err)?
-            .map(|s| Existing::from_secret(&s)),
-        OutputKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
-            .get_opt(name)
-            .await
-            .map_err(get_err)?
-            .map(|c| Existing::from_config_map(&c)),
-    })
-}
-
-async fn apply(ctx: &Context, desired: &Desired, manager: &str) -> Result<()> {
-    let ns = &desired.namespace;
-    let name = &desired.output.name;
-    let body = render::apply_body(desired);
-    let params = PatchParams::apply(manager).force();
-    let kind = desired.output.kind.as_str();
-    ctx.metrics.write(kind);
-    let res = match desired.output.kind {
-        OutputKind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), ns)
-            .patch(name, &params, &Patch::Apply(body))
-            .await
-            .map(drop),
-        OutputKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), ns)
-            .patch(name, &params, &Patch::Apply(body))
-            .await
-            .map(drop),
-    };
-    res.map_err(|source| Error::ApplyOutput {
-        kind: desired.output.kind,
-        namespace: ns.clone(),
-        name: name.clone(),
-        source,
-    })?;
-    info!(namespace = %ns, name = %name, kind, "output applied");
-    Ok(())
-}
-
-async fn delete_output(
-    ctx: &Context,
-    kind: OutputKind,
-    namespace: &str,
-    name: &str,
-    e: &Existing,
-) -> Result<()> {
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: e.uid.clone(),
-            resource_version: e.resource_version.clone(),
-        }),
-        ..Default::default()
-    };
-    ctx.metrics.write(kind.as_str());
-    let res = match kind {
-        OutputKind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), namespace)
-            .delete(name, &params)
-            .await
-            .map(drop),
-        OutputKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
-            .delete(name, &params)
-            .await
-            .map(drop),
-    };
-    match res {
-        Ok(()) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(source) => Err(Error::DeleteOutput {
-            kind,
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-            source,
-        }),
-    }
-}
-
-/// Gives up one output: deletes it when this AKVS is its only owner, else removes this AKVS's
-/// keys, labels, annotations and ownerReference with an identity-only apply. Foreign objects
-/// and objects this AKVS does not own are left alone.
-async fn release(
-    ctx: &Context,
-    kind: OutputKind,
-    namespace: &str,
-    name: &str,
-    uid: &str,
-    manager: &str,
-) -> Result<()> {
-    let Some(e) = existing(ctx, kind, namespace, name).await? else {
-        return Ok(());
-    };
-    let ours = e.owned_by(uid) || !e.owned(manager, &["data"]).is_empty();
-    if !ours || !e.is_ours(uid) {
-        return Ok(());
-    }
-    if e.other_owners(uid).is_empty() {
-        delete_output(ctx, kind, namespace, name, &e).await?;
-        info!(namespace = %namespace, name = %name, kind = kind.as_str(), "output deleted");
-        return Ok(());
-    }
-    let body = render::release_body(kind, namespace, name, &e);
-    let params = PatchParams::apply(manager).force();
-    ctx.metrics.write(kind.as_str());
-    let res = match kind {
-        OutputKind::Secret => Api::<Secret>::namespaced(ctx.client.clone(), namespace)
-            .patch(name, &params, &Patch::Apply(body))
-            .await
-            .map(drop),
-        OutputKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
-            .patch(name, &params, &Patch::Apply(body))
-            .await
-            .map(drop),
-    };
-    match res {
-        Ok(()) => {
-            info!(namespace = %namespace, name = %name, kind = kind.as_str(), "keys released");
-            Ok(())
-        }
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(source) => Err(Error::ApplyOutput {
-            kind,
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-            source,
-        }),
-    }
-}
-
-/// Releases every output this AKVS owns: those in the stores with its ownerReference, and
-/// the ones its status names.
-async fn release_all(
-    akvs: &AzureKeyVaultSecret,
-    ctx: &Context,
-    uid: &str,
-    manager: &str,
-) -> Result<()> {
-    let ns = akvs.namespace().unwrap_or_default();
-    let mut targets = owned_in_stores(ctx, &ns, uid);
-    let status = akvs.status.clone().unwrap_or_default();
-    for (kind, n) in [
-        (OutputKind::Secret, status.secret_name),
-        (OutputKind::ConfigMap, status.config_map_name),
-    ] {
-        if let Some(n) = n.filter(|n| !n.is_empty()) {
-            targets.push((kind, n));
-        }
-    }
-    for o in render::outputs(&akvs.spec) {
-        targets.push((o.kind, o.name));
-    }
-    targets.sort();
-    targets.dedup();
-    for (kind, n) in targets {
-        release(ctx, kind, &ns, &n, uid, manager).await?;
-    }
-    Ok(())
-}
-
-/// Outputs in the stores of managed objects that carry an ownerReference to `uid`.
-fn owned_in_stores(ctx: &Context, namespace: &str, uid: &str) -> Vec<(OutputKind, String)> {
-    let owned = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        meta.namespace.as_deref() == Some(namespace)
-            && meta
-                .owner_references
-                .as_ref()
-                .is_some_and(|r| r.iter().any(|o| o.uid == uid))
-    };
-    let secrets = ctx
-        .secrets
-        .state()
-        .into_iter()
-        .filter(|s| owned(&s.metadata))
-        .map(|s| (OutputKind::Secret, s.name_any()));
-    let config_maps = ctx
-        .config_maps
-        .state()
-        .into_iter()
-        .filter(|c| owned(&c.metadata))
-        .map(|c| (OutputKind::ConfigMap, c.name_any()));
-    secrets.chain(config_maps).collect()
-}
-
 async fn publish(
     ctx: &Context,
     akvs: &AzureKeyVaultSecret,
@@ -704,113 +456,4 @@ async fn publish(
             reason, "cannot publish Event"
         );
     }
-}
-
-fn now() -> Time {
-    Time(Timestamp::now())
-}
-
-/// The status after this round. Fields of outputs not handled successfully keep their last
-/// good values; the `Ready` condition keeps its transition time while its status holds.
-fn next_status(
-    akvs: &AzureKeyVaultSecret,
-    old: &AzureKeyVaultSecretStatus,
-    written: &[Written],
-    wrote: bool,
-    version: Option<&str>,
-    ready: (ReadyReason, String),
-) -> AzureKeyVaultSecretStatus {
-    let outputs = render::outputs(&akvs.spec);
-    let generation = akvs.meta().generation;
-    let mut s = old.clone();
-    s.observed_generation = generation;
-    let has = |k| outputs.iter().any(|o| o.kind == k);
-    if !has(OutputKind::Secret) {
-        s.secret_name = Some(String::new());
-        s.secret_hash = Some(String::new());
-    }
-    if !has(OutputKind::ConfigMap) {
-        s.config_map_name = None;
-        s.config_map_hash = None;
-    }
-    for w in written {
-        match w.kind {
-            OutputKind::Secret => {
-                s.secret_name = Some(w.name.clone());
-                s.secret_hash = Some(w.hash.clone());
-            }
-            OutputKind::ConfigMap => {
-                s.config_map_name = Some(w.name.clone());
-                s.config_map_hash = Some(w.hash.clone());
-            }
-        }
-    }
-    if outputs.is_empty() {
-        s.object_version = None;
-    } else if !written.is_empty()
-        && let Some(v) = version
-    {
-        s.object_version = Some(v.to_owned());
-    }
-    if wrote || (!written.is_empty() && s.last_azure_update.is_none()) {
-        s.last_azure_update = Some(now());
-    }
-    let (reason, message) = ready;
-    let mut cond = Condition::ready(reason, message, now(), generation);
-    if let Some(prev) = old.ready()
-        && prev.status == cond.status
-    {
-        cond.last_transition_time = prev.last_transition_time.clone();
-    }
-    s.conditions.retain(|c| c.type_ != READY);
-    s.conditions.push(cond);
-    s
-}
-
-fn changed_condition(old: &AzureKeyVaultSecretStatus, new: &AzureKeyVaultSecretStatus) -> bool {
-    let key = |s: &AzureKeyVaultSecretStatus| {
-        s.ready()
-            .map(|c| (c.status, c.reason.clone(), c.message.clone()))
-    };
-    key(old) != key(new)
-}
-
-async fn write_status(
-    akvs: &AzureKeyVaultSecret,
-    ctx: &Context,
-    old: &AzureKeyVaultSecretStatus,
-    new: AzureKeyVaultSecretStatus,
-) -> Result<()> {
-    if akvs.status.is_some() && *old == new {
-        return Ok(());
-    }
-    let ns = akvs.namespace().unwrap_or_default();
-    let name = akvs.name_any();
-    let mut value = serde_json::to_value(&new).unwrap_or(Value::Null);
-    if let Some(o) = value.as_object_mut() {
-        for field in [
-            "configMapHash",
-            "configMapName",
-            "objectVersion",
-            "lastAzureUpdate",
-        ] {
-            o.entry(field).or_insert(Value::Null);
-        }
-    }
-    let api: Api<AzureKeyVaultSecret> = Api::namespaced(ctx.client.clone(), &ns);
-    ctx.metrics.write("status");
-    let ready = new.ready().map(|c| c.status == ConditionStatus::True);
-    api.patch_status(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": value})),
-    )
-    .await
-    .map_err(|source| Error::PatchStatus {
-        namespace: ns.clone(),
-        name: name.clone(),
-        source,
-    })?;
-    debug!(namespace = %ns, name = %name, ?ready, "status updated");
-    Ok(())
 }

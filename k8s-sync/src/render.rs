@@ -105,6 +105,40 @@ impl Output {
             },
         }
     }
+
+    /// Checks what can be checked before Key Vault is read, so an invalid spec costs no
+    /// Key Vault transaction: a `dataKey` is needed unless the Secret type fixes the keys
+    /// (`kubernetes.io/tls`; for secrets also basic-auth, docker config and SSH) or the
+    /// object is a multi-key secret, whose keys come from its value. The formatter checks
+    /// the same again.
+    ///
+    /// # Errors
+    ///
+    /// [`akv_client::Error::NoDataKey`], as the formatter reports it.
+    pub fn check(&self, object_type: ObjectType) -> akv_client::Result<()> {
+        let fixed_keys = match (object_type, self.kind) {
+            (ObjectType::MultiKeyValueSecret, _) => true,
+            (_, OutputKind::ConfigMap) | (ObjectType::Key, _) => false,
+            (ObjectType::Certificate, OutputKind::Secret) => self.raw_type == secret_type::TLS,
+            (ObjectType::Secret, OutputKind::Secret) => [
+                secret_type::TLS,
+                secret_type::BASIC_AUTH,
+                secret_type::DOCKER_CONFIG_JSON,
+                secret_type::DOCKER_CFG,
+                secret_type::SSH_AUTH,
+            ]
+            .contains(&self.raw_type.as_str()),
+        };
+        if fixed_keys || self.data_key.as_deref().is_some_and(|k| !k.is_empty()) {
+            return Ok(());
+        }
+        Err(akv_client::Error::NoDataKey {
+            target: match self.kind {
+                OutputKind::Secret => "secret",
+                OutputKind::ConfigMap => "configmap",
+            },
+        })
+    }
 }
 
 /// The outputs of `spec`: the Secret (if named) first, then the ConfigMap (if named).

@@ -88,6 +88,72 @@ fn outputs_default_the_secret_type_to_opaque_and_keep_the_raw_type() {
 }
 
 #[test]
+fn outputs_without_a_data_key_are_rejected_before_key_vault_is_read() {
+    use ObjectType::{Certificate, Key, MultiKeyValueSecret, Secret as Sec};
+    let cases: &[(ObjectType, Value, bool)] = &[
+        (Sec, json!({"secret": {"name": "s"}}), false),
+        (Sec, json!({"secret": {"name": "s", "dataKey": ""}}), false),
+        (Sec, json!({"secret": {"name": "s", "dataKey": "k"}}), true),
+        (
+            Sec,
+            json!({"secret": {"name": "s", "type": "kubernetes.io/basic-auth"}}),
+            true,
+        ),
+        (
+            Sec,
+            json!({"secret": {"name": "s", "type": "kubernetes.io/tls"}}),
+            true,
+        ),
+        (
+            Sec,
+            json!({"configMap": {"name": "c", "dataKey": ""}}),
+            false,
+        ),
+        (
+            Certificate,
+            json!({"secret": {"name": "s", "type": "kubernetes.io/tls"}}),
+            true,
+        ),
+        (
+            Certificate,
+            json!({"secret": {"name": "s", "type": "Opaque"}}),
+            false,
+        ),
+        (Certificate, json!({"secret": {"name": "s"}}), false),
+        (
+            Certificate,
+            json!({"secret": {"name": "s", "type": "kubernetes.io/basic-auth"}}),
+            false,
+        ),
+        (
+            Certificate,
+            json!({"configMap": {"name": "c", "dataKey": "ca.pem"}}),
+            true,
+        ),
+        (
+            Key,
+            json!({"secret": {"name": "s", "type": "kubernetes.io/tls"}}),
+            false,
+        ),
+        (MultiKeyValueSecret, json!({"secret": {"name": "s"}}), true),
+        (
+            MultiKeyValueSecret,
+            json!({"configMap": {"name": "c", "dataKey": ""}}),
+            true,
+        ),
+    ];
+    for (object_type, output, ok) in cases {
+        let a = secret_akvs(output.clone());
+        let out = outputs(&a.spec);
+        let res = out[0].check(*object_type);
+        assert_eq!(res.is_ok(), *ok, "{object_type:?} {output}: {res:?}");
+        if let Err(e) = res {
+            assert!(matches!(e, akv_client::Error::NoDataKey { .. }), "{e}");
+        }
+    }
+}
+
+#[test]
 fn object_spec_rejects_unknown_transforms_and_keeps_content_type() {
     let a = secret_akvs(
         json!({"secret": {"name": "s", "dataKey": "k"}, "transform": ["trim", "nope"]}),

@@ -8,14 +8,9 @@ use testkit::certs::{CertChain, KeyKind, PemPart};
 use testkit::faults::Fault;
 use testkit::vault::{CertificateFormat, CertificateSpec, KeySpec, SecretSpec};
 
-use crate::controller_harness::{DEADLINE, PERIOD, VAULT, World, data, is_ready, keys, not_ready};
-
-fn secret_spec(object: &str, output: serde_json::Value) -> serde_json::Value {
-    json!({
-        "vault": {"name": VAULT, "object": {"name": object, "type": "secret"}},
-        "output": output,
-    })
-}
+use crate::controller_harness::{
+    DEADLINE, PERIOD, VAULT, World, data, is_ready, keys, not_ready, secret_spec,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_secret_becomes_opaque_secret_with_its_data_key() {

@@ -34,8 +34,29 @@ pub struct World {
     pub client: Client,
     pub kv: KeyVaultFake,
     pub metrics: SyncMetrics,
+    main: Option<Instance>,
+}
+
+/// One running `k8s_sync::run`.
+pub struct Instance {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<k8s_sync::Result<()>>>,
+}
+
+impl Instance {
+    /// Resolves the shutdown future and waits (with a deadline) for `run` to return `Ok`.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(DEADLINE, task)
+                .await
+                .expect("run returns after shutdown")
+                .expect("run task")
+                .expect("run ok");
+        }
+    }
 }
 
 impl World {
@@ -49,13 +70,14 @@ impl World {
         let kv = KeyVaultFake::start(KeyVaultOptions::default())
             .await
             .expect("start the Key Vault fake");
+        kv.create_vault(VaultSpec::new(VAULT).grant(&controller_principal(), Permissions::all()))
+            .expect("create vault");
         World {
             api,
             client,
             kv,
             metrics: SyncMetrics::default(),
-            stop: None,
-            task: None,
+            main: None,
         }
     }
 
@@ -79,14 +101,16 @@ impl World {
         w
     }
 
+    /// Starts the controller (the test's main instance) with `cfg`.
     pub fn start(&mut self, cfg: SyncConfig) {
-        let app = Principal::new("controller");
-        self.kv
-            .create_vault(VaultSpec::new(VAULT).grant(&app, Permissions::all()))
-            .expect("create vault");
+        self.main = Some(self.spawn(self.client.clone(), cfg, self.metrics.clone()));
+    }
+
+    /// Starts another `k8s_sync::run` with its own client, config and metrics.
+    pub fn spawn(&self, client: Client, cfg: SyncConfig, metrics: SyncMetrics) -> Instance {
         let cred = Arc::new(EntraStandIn {
             issuer: self.kv.issuer().clone(),
-            principal: app,
+            principal: controller_principal(),
         });
         let http = HttpOptions::default()
             .trust_only(self.kv.ca_pem())
@@ -94,29 +118,52 @@ impl World {
         let provider =
             AzureKeyVaults::new(AzureOptions::single(cred, http)).expect("Key Vault provider");
         let deps = SyncDeps {
-            client: self.client.clone(),
+            client,
             key_vault: provider,
-            metrics: self.metrics.clone(),
+            metrics,
         };
         let (tx, rx) = oneshot::channel::<()>();
-        self.stop = Some(tx);
-        self.task = Some(tokio::spawn(k8s_sync::run(deps, cfg, async move {
-            let _ = rx.await;
-        })));
+        Instance {
+            stop: Some(tx),
+            task: Some(tokio::spawn(k8s_sync::run(deps, cfg, async move {
+                let _ = rx.await;
+            }))),
+        }
     }
 
-    /// Stops the controller and waits for `run` to return.
+    /// Stops the main controller and waits for `run` to return.
     pub async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+        if let Some(main) = self.main.take() {
+            main.stop().await;
         }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(DEADLINE, task)
-                .await
-                .expect("run returns after shutdown")
-                .expect("run task")
-                .expect("run ok");
-        }
+    }
+
+    /// A client of the API server fake that sends `user-agent: <agent>`, so its requests can
+    /// be told apart in the fake's request log.
+    pub async fn client_as(&self, agent: &'static str) -> Client {
+        let kubeconfig =
+            kube::config::Kubeconfig::from_yaml(&self.api.kubeconfig_yaml()).expect("kubeconfig");
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .expect("config");
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(agent),
+        ));
+        Client::try_from(config).expect("client")
+    }
+
+    /// Writes (POST, PUT, PATCH, DELETE) the API server answered for `agent`, Lease requests
+    /// excluded (every replica campaigns).
+    pub fn writes_by(&self, agent: &str) -> usize {
+        self.api
+            .log()
+            .filter(|r| {
+                matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+                    && r.user_agent.as_deref() == Some(agent)
+                    && !r.path.contains("/leases")
+            })
+            .len()
     }
 
     pub fn akvs_api(&self) -> Api<AzureKeyVaultSecret> {
@@ -242,6 +289,22 @@ impl World {
     }
 }
 
+/// The spec of an AKVS reading Key Vault secret `object` into `output`.
+pub fn secret_spec(object: &str, output: Value) -> Value {
+    json!({
+        "vault": {"name": VAULT, "object": {"name": object, "type": "secret"}},
+        "output": output,
+    })
+}
+
+/// The spec of an AKVS reading Key Vault certificate `object` into `output`.
+pub fn certificate_spec(object: &str, output: Value) -> Value {
+    json!({
+        "vault": {"name": VAULT, "object": {"name": object, "type": "certificate"}},
+        "output": output,
+    })
+}
+
 pub fn data(s: &Secret, key: &str) -> Option<String> {
     s.data
         .as_ref()?
@@ -267,6 +330,11 @@ pub fn is_ready(a: &AzureKeyVaultSecret, reason: &str) -> bool {
 
 pub fn not_ready(a: &AzureKeyVaultSecret, reason: &str) -> bool {
     ready(a) == Some(("False".into(), reason.into()))
+}
+
+/// The Entra principal the controller runs as.
+fn controller_principal() -> Principal {
+    Principal::new("controller")
 }
 
 /// Mints the fake's tokens for the requested audience, as Entra would.
