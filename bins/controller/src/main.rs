@@ -28,7 +28,12 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::on_signals().context("installing the signal handlers")?;
 
     let (key_vault, vault_dns_suffix) = deps::key_vaults(&args)?;
-    let client = deps::kube_client(args.kubeconfig.as_deref(), args.master.as_deref()).await?;
+    let client = deps::kube_client(
+        args.kubeconfig.as_deref(),
+        args.master.as_deref(),
+        &deps::user_agent(args.leader_elect_identity.as_deref()),
+    )
+    .await?;
     let mut registry = Registry::default();
     let metrics = SyncMetrics::register(&mut registry);
     let readiness = Readiness::new();
