@@ -428,11 +428,31 @@ async fn render_all(
 }
 
 /// The error and its first cause, never values (akv-client and kube errors carry none).
+/// The error and its causes (`a: b: c`), as Events and conditions show it. Our errors never
+/// carry values, tokens or keys, so the whole chain is safe to show; it is capped to fit an
+/// Event note (1 KiB).
 fn error_message(e: &Error) -> String {
-    match std::error::Error::source(e) {
-        Some(s) => format!("{e}: {s}"),
-        None => e.to_string(),
+    const MAX: usize = 1000;
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let part = c.to_string();
+        // Wrappers often repeat their cause's text; show each text once.
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
     }
+    if text.len() > MAX {
+        let mut cut = MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }
 
 async fn publish(
@@ -455,5 +475,35 @@ async fn publish(
             error = &e as &dyn std::error::Error,
             reason, "cannot publish Event"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_show_the_whole_cause_chain_once() {
+        let cause = akv_client::Error::UnknownTransform {
+            name: "rot13".into(),
+        };
+        let shared = akv_client::Error::Shared {
+            source: std::sync::Arc::new(cause),
+        };
+        let e = Error::FetchObject {
+            namespace: "ns".into(),
+            name: "a".into(),
+            vault: "v".into(),
+            object: "o".into(),
+            source: Box::new(shared),
+        };
+        let text = error_message(&e);
+        assert!(text.starts_with("cannot "), "{text}");
+        assert!(
+            text.contains("rot13"),
+            "the root cause reaches the condition: {text}"
+        );
+        assert_eq!(text.matches("rot13").count(), 1, "{text}");
+        assert!(text.chars().count() <= 1001);
     }
 }
