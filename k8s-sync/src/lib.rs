@@ -18,6 +18,8 @@
 //!   several replicas run and one writes; the leader releases the Lease on shutdown.
 //! * [`render`]: pure rendering of an AKVS and its formatted Key Vault values into the
 //!   server-side apply configuration of its Secret/ConfigMap, and the ownership checks.
+//! * [`preview`]: the Key Vault read and formatting of one AKVS, shared by the reconciler and
+//!   `akv2k8s render`, and the manifests the controller would apply.
 //! * [`reconcile`] (+ [`error_policy`]): one sync of one AKVS (outputs, status, Events,
 //!   finalizer), with [`context::Context`] shared by all reconciles.
 //! * [`controller`]: [`run`]`(`[`SyncDeps`]`, `[`SyncConfig`]`, shutdown)`, the embeddable
@@ -80,6 +82,7 @@ pub mod crd;
 mod error;
 pub mod leader;
 pub mod metrics;
+pub mod preview;
 pub mod reconcile;
 pub mod render;
 

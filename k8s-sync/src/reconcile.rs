@@ -27,19 +27,18 @@ mod status;
 use std::sync::Arc;
 use std::time::Instant;
 
-use akv_client::format::{Material, fetch, format};
-use akv_client::{IdentityRef, VaultUrl};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource as _, ResourceExt as _};
-use tracing::{Instrument as _, debug, info, info_span, warn};
+use tracing::{Instrument as _, info, info_span, warn};
 
 use crate::context::{Context, Seen};
 use crate::crd::ReadyReason;
 use crate::crd::v2beta1::AzureKeyVaultSecret;
 use crate::error::{Error, Result};
 use crate::metrics::{OBJECT_AKVS, OBJECT_VAULT};
-use crate::render::{self, Desired, Output, OutputKind, Plan, classify, field_manager};
+use crate::preview::{ReadFailure, ReadOptions, RenderedOutput, read_outputs};
+use crate::render::{self, Desired, OutputKind, Plan, classify, field_manager};
 
 use finalizer::{has_finalizer, patch_finalizers};
 use outputs::{apply, delete_output, existing, owned_in_stores, release, release_all};
@@ -182,9 +181,13 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
     }
 
     // Read Key Vault and render every output (nothing is written before all succeed).
-    let rendered = match render_all(akvs, ctx, &outputs).await {
+    let read = ReadOptions {
+        vault_dns_suffix: ctx.cfg.vault_dns_suffix.clone(),
+        format: ctx.cfg.format.clone(),
+    };
+    let rendered = match read_outputs(akvs, ctx.key_vault.as_ref(), &read).await {
         Ok(r) => r,
-        Err((reason, err)) => {
+        Err(ReadFailure { reason, error: err }) => {
             if reason == ReadyReason::ErrAzureVault {
                 ctx.metrics.sync_failed("sync", OBJECT_VAULT);
             }
@@ -213,7 +216,12 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
     let mut wrote = false;
     let mut problem: Option<(ReadyReason, &'static str, Error)> = None;
     let mut version = None;
-    for (output, values, ver) in rendered {
+    for RenderedOutput {
+        output,
+        values,
+        version: ver,
+    } in rendered
+    {
         version = Some(ver.clone());
         let existing = existing(ctx, output.kind, &ns, &output.name).await?;
         let (labels, annotations) = render::propagated(akvs, existing.as_ref(), &manager);
@@ -349,82 +357,6 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
         Some((_, _, e)) => Err(e),
         None => Ok(Action::requeue(ctx.next_refresh())),
     }
-}
-
-type Rendered = Vec<(Output, akv_client::format::Values, String)>;
-
-async fn render_all(
-    akvs: &AzureKeyVaultSecret,
-    ctx: &Context,
-    outputs: &[Output],
-) -> std::result::Result<Rendered, (ReadyReason, Error)> {
-    let ns = akvs.namespace().unwrap_or_default();
-    let name = akvs.name_any();
-    let invalid = |source| {
-        (
-            ReadyReason::InvalidSpec,
-            Error::Render {
-                namespace: ns.clone(),
-                name: name.clone(),
-                source: Box::new(source),
-            },
-        )
-    };
-    let spec = render::object_spec(&akvs.spec).map_err(invalid)?;
-    for output in outputs {
-        output
-            .check(akvs.spec.vault.object.type_)
-            .map_err(invalid)?;
-    }
-    let vault_name = &akvs.spec.vault.name;
-    let open = |source| {
-        (
-            ReadyReason::InvalidSpec,
-            Error::OpenVault {
-                namespace: ns.clone(),
-                name: name.clone(),
-                vault: vault_name.clone(),
-                source: Box::new(source),
-            },
-        )
-    };
-    let url = VaultUrl::from_name(vault_name, &ctx.cfg.vault_dns_suffix).map_err(open)?;
-    let kv = ctx
-        .key_vault
-        .vault(&url, &IdentityRef::default_identity())
-        .map_err(open)?;
-    let version = akvs.spec.vault.object.pinned_version();
-    let mut out = Vec::new();
-    for output in outputs {
-        let target = output.target();
-        let material = fetch(kv.as_ref(), &url, &spec, version, &target)
-            .await
-            .map_err(|source| {
-                let reason = match source {
-                    akv_client::Error::NotExportable { .. } => ReadyReason::InvalidSpec,
-                    _ => ReadyReason::ErrAzureVault,
-                };
-                (
-                    reason,
-                    Error::FetchObject {
-                        namespace: ns.clone(),
-                        name: name.clone(),
-                        vault: vault_name.clone(),
-                        object: spec.name.clone(),
-                        source: Box::new(source),
-                    },
-                )
-            })?;
-        let values = format(&spec, &target, &material, &ctx.cfg.format).map_err(invalid)?;
-        let ver = match &material {
-            Material::Secret(s) => s.version.clone(),
-            Material::Certificate { certificate, .. } => certificate.version.clone(),
-            Material::Key(k) => k.version.clone(),
-        };
-        debug!(vault = %url, object = %spec.name, version = %ver, keys = ?values, "rendered");
-        out.push((output.clone(), values, ver));
-    }
-    Ok(out)
 }
 
 /// The error and its first cause, never values (akv-client and kube errors carry none).
