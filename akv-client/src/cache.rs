@@ -23,6 +23,12 @@
 //! * Change detection is by version id: [`VaultObject::version`] of the result.
 //! * A refresh is a read of a key that has been cached before; a first read is any other.
 //!   When the budget is exhausted, queued first reads are admitted before queued refreshes.
+//! * With [`OverBudget::Defer`] a refresh never waits for the budget: when no token is free
+//!   (or first reads are waiting) it fails at once with [`Error::OverBudget`] naming when to
+//!   come back. Deferred refreshes are given evenly spaced slots at the budget's rate, so a
+//!   caller that polls more objects than the budget allows stretches its interval instead of
+//!   piling up, and first reads always find the budget free of refreshes. A controller uses
+//!   this so that refreshes never hold its worker slots while objects wait for a first sync.
 //!
 //! # Cancellation
 //!
@@ -101,6 +107,19 @@ pub struct ReadConfig {
     pub forget_after: Duration,
     /// Least time between two sweeps of the whole cache (run by the next lookup).
     pub sweep_interval: Duration,
+    /// What a refresh does when the budget has no token for it (default
+    /// [`OverBudget::Wait`]).
+    pub refresh_over_budget: OverBudget,
+}
+
+/// What a refresh does when the per-vault budget is spent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OverBudget {
+    /// Wait in the refresh queue, behind first reads (default).
+    #[default]
+    Wait,
+    /// Fail at once with [`Error::OverBudget`] and a time to come back; see the module docs.
+    Defer,
 }
 
 impl Default for ReadConfig {
@@ -114,6 +133,7 @@ impl Default for ReadConfig {
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             forget_after: DEFAULT_FORGET_AFTER,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            refresh_over_budget: OverBudget::Wait,
         }
     }
 }
@@ -153,6 +173,8 @@ struct BudgetState {
     last: Instant,
     first: VecDeque<oneshot::Sender<()>>,
     refresh: VecDeque<oneshot::Sender<()>>,
+    /// The last slot handed to a deferred refresh (see [`Budget::try_refresh`]).
+    deferred_until: Instant,
 }
 
 impl BudgetState {
@@ -189,6 +211,7 @@ impl Budget {
                 last: Instant::now(),
                 first: VecDeque::new(),
                 refresh: VecDeque::new(),
+                deferred_until: Instant::now(),
             }),
             queued: watch::channel((0, 0)).0,
             metrics,
@@ -254,6 +277,40 @@ impl Budget {
             }
         }
         self.admitted(true);
+    }
+
+    /// Takes a token for a refresh if one is free and no first read is waiting; otherwise
+    /// returns how long to wait before trying again, without queueing.
+    ///
+    /// Each refusal gets the next free slot at the budget's rate, after the tokens owed to
+    /// waiting first reads and earlier refusals, so refusals spread out instead of coming back
+    /// together. The wait is capped at `max_wait`.
+    ///
+    /// # Errors
+    ///
+    /// The time to come back.
+    pub fn try_refresh(&self, max_wait: Duration) -> std::result::Result<(), Duration> {
+        let mut s = lock(&self.state);
+        s.refill(self.capacity, self.per_second);
+        if s.first.is_empty() && s.refresh.is_empty() && s.tokens >= 1.0 {
+            s.tokens -= 1.0;
+            drop(s);
+            self.admitted(false);
+            return Ok(());
+        }
+        let now = Instant::now();
+        let step = Duration::from_secs_f64(1.0 / self.per_second);
+        // Tokens already owed: the first reads waiting and the deficit of the bucket.
+        let owed = (s.first.len() + s.refresh.len()) as f64 + (1.0 - s.tokens).max(0.0);
+        let earliest = now + Duration::from_secs_f64(owed / self.per_second);
+        let slot = (s.deferred_until + step).max(earliest);
+        let wait = slot.saturating_duration_since(now).min(max_wait);
+        s.deferred_until = now + wait;
+        drop(s);
+        if let Some(m) = &self.metrics {
+            m.budget_deferred();
+        }
+        Err(wait)
     }
 
     fn admitted(&self, was_queued: bool) {
@@ -568,7 +625,17 @@ impl PlaneState {
         let budget = self.budget(&obj.vault);
         let mut attempt = 1;
         loop {
-            budget.acquire(priority).await;
+            match (priority, self.cfg.refresh_over_budget) {
+                (Priority::Refresh, OverBudget::Defer) => {
+                    if let Err(retry_in) = budget.try_refresh(self.cfg.max_retry_after) {
+                        return Err(Error::OverBudget {
+                            vault: obj.vault.to_string(),
+                            retry_in,
+                        });
+                    }
+                }
+                _ => budget.acquire(priority).await,
+            }
             let result = inner.get(obj).await;
             if let Some(m) = &self.metrics {
                 m.request(

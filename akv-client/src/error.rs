@@ -283,6 +283,16 @@ pub enum Error {
         got: &'static str,
     },
 
+    /// A refresh was not sent because the vault's read budget is spent
+    /// ([`crate::cache::OverBudget::Defer`]); the cached value stays the last good one.
+    #[error("Key Vault read budget of {vault} is spent; refresh deferred by {retry_in:?}")]
+    OverBudget {
+        /// The vault URL.
+        vault: String,
+        /// When to try again.
+        retry_in: Duration,
+    },
+
     /// A shared (single-flight) fetch failed; every waiter gets the same cause.
     #[error("shared Key Vault read failed")]
     Shared {
@@ -356,6 +366,7 @@ impl Error {
             Error::InvalidQuery { .. } => "invalid_query",
             Error::UnknownCertificateContentType { .. } => "unknown_content_type",
             Error::WrongMaterial { .. } => "wrong_material",
+            Error::OverBudget { .. } => "over_budget",
             Error::Shared { source } => source.kind(),
         }
     }
@@ -380,7 +391,18 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::GetObject { retry_after, .. } => *retry_after,
+            Error::OverBudget { retry_in, .. } => Some(*retry_in),
             Error::Shared { source } => source.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// When this is a refresh deferred by the read budget ([`Error::OverBudget`]): when to
+    /// try again. Not a failure: the last good value stands.
+    pub fn deferred(&self) -> Option<Duration> {
+        match self {
+            Error::OverBudget { retry_in, .. } => Some(*retry_in),
+            Error::Shared { source } => source.deferred(),
             _ => None,
         }
     }

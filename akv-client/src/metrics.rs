@@ -19,6 +19,7 @@ pub struct ClientMetrics {
     cache: Family<KindResult, Counter>,
     budget_used: Counter,
     budget_queued: Gauge,
+    budget_deferred: Counter,
 }
 
 impl ClientMetrics {
@@ -50,6 +51,11 @@ impl ClientMetrics {
             "Reads waiting for the per-vault budget",
             m.budget_queued.clone(),
         );
+        reg.register(
+            "budget_deferred_refreshes",
+            "Refreshes deferred because the per-vault budget was spent (the last value stands)",
+            m.budget_deferred.clone(),
+        );
         m
     }
 
@@ -70,6 +76,10 @@ impl ClientMetrics {
 
     pub(crate) fn budget_admitted(&self) {
         self.budget_used.inc();
+    }
+
+    pub(crate) fn budget_deferred(&self) {
+        self.budget_deferred.inc();
     }
 
     pub(crate) fn budget_queue(&self, delta: i64) {

@@ -14,6 +14,12 @@
 //! * Each AKVS is requeued every `azure_resync_period` plus jitter; its Key Vault read goes
 //!   through an akv-client [`ReadPlane`] whose TTL is the resync period, so a Key Vault object
 //!   is read at most once per period however many AKVS use it.
+//! * The read plane's per-vault budget (default 2,000 reads per 10 s, half Key Vault's limit)
+//!   is shared fairly: a first sync waits for a token ahead of every refresh, and a refresh
+//!   that finds the budget spent is not sent but deferred ([`OverBudget::Defer`]) — the AKVS
+//!   keeps its outputs and status and is requeued at the slot the budget names. A refresh
+//!   therefore never holds a worker slot that an unsynced AKVS needs, and when more objects
+//!   are polled than the budget allows, the interval stretches instead of the queue growing.
 //! * With leader election, only the leader runs the controller. On shutdown the controller
 //!   stops (in-flight reconciles finish) before the Lease is released.
 
@@ -22,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use akv_client::KeyVaultProvider;
-use akv_client::cache::{ReadConfig, ReadPlane};
+use akv_client::cache::{OverBudget, ReadConfig, ReadPlane};
 use akv_client::format::FormatOptions;
 use akv_client::metrics::ClientMetrics;
 use futures::StreamExt as _;
@@ -77,7 +83,8 @@ pub struct SyncConfig {
     /// Key Vault DNS suffix; empty (default) is the public cloud's `vault.azure.net`.
     pub vault_dns_suffix: String,
     /// Wrap `SyncDeps::key_vault` in an akv-client read plane with this configuration (its
-    /// `ttl` is replaced by `azure_resync_period`). Default `Some(ReadConfig::default())`;
+    /// `ttl` is replaced by `azure_resync_period`, and refreshes are deferred instead of
+    /// waiting when the per-vault budget is spent: [`OverBudget::Defer`]). Default `Some(ReadConfig::default())`;
     /// `None` when the provider already is a read plane.
     pub key_vault_read: Option<ReadConfig>,
     /// Metrics of that read plane (Key Vault requests, throttles, cache lookups, budget),
@@ -211,6 +218,7 @@ pub async fn run(
                 key_vault,
                 ReadConfig {
                     ttl: cfg.azure_resync_period,
+                    refresh_over_budget: OverBudget::Defer,
                     ..read.clone()
                 },
                 cfg.client_metrics.clone(),

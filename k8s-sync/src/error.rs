@@ -320,6 +320,15 @@ impl Error {
             _ => None,
         }
     }
+
+    /// When this is a Key Vault refresh the read budget deferred (not a failure): when to
+    /// try again.
+    pub fn deferred(&self) -> Option<Duration> {
+        match self {
+            Self::FetchObject { source, .. } => source.deferred(),
+            _ => None,
+        }
+    }
 }
 
 /// Transport failures, conflicts, throttling and server errors may pass; other 4xx (forbidden,

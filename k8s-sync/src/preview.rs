@@ -4,6 +4,12 @@
 //!
 //! The controller and `akv2k8s render` share this code, so a preview is what the controller
 //! writes (less the fields the API server adds).
+//!
+//! Manifests come in at any served version: [`akvs_from_manifest`] converts them to the
+//! storage version as the API server does (conversion `None`: fields the written version does
+//! not know are pruned, `apiVersion` is rewritten, fields `v2beta1` does not know are pruned
+//! again on read). [`mask_values`] replaces the values of a preview by their lengths, for
+//! output a person reads.
 
 use akv_client::format::{FormatOptions, Material, Values, fetch, format};
 use akv_client::{IdentityRef, KeyVaultProvider, VaultUrl};
@@ -11,8 +17,8 @@ use kube::ResourceExt as _;
 use serde_json::Value;
 use tracing::debug;
 
-use crate::crd::ReadyReason;
 use crate::crd::v2beta1::AzureKeyVaultSecret;
+use crate::crd::{GROUP, KIND, ReadyReason, STORAGE_VERSION, v1, v1alpha1, v2alpha1, v2beta1};
 use crate::error::Error;
 use crate::render::{self, Desired, Output};
 
@@ -174,7 +180,10 @@ pub fn merge(manifests: Vec<Value>) -> Vec<Value> {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
-            v["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+            v["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         )
     };
     let mut out: Vec<Value> = Vec::new();
@@ -211,10 +220,191 @@ fn merge_into(into: &mut Value, from: Value) {
     }
 }
 
+/// Why a manifest document is not an `AzureKeyVaultSecret` the controller can read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Another kind (a Namespace, a Deployment…): not an error for callers that skip those.
+    #[error("not an AzureKeyVaultSecret (apiVersion {api_version:?}, kind {kind:?})")]
+    NotAkvs {
+        /// `apiVersion` of the document (empty when missing).
+        api_version: String,
+        /// `kind` of the document (empty when missing).
+        kind: String,
+    },
+    /// `spv.no` at a version the CRD does not serve.
+    #[error(
+        "apiVersion: {api_version:?} is not served: use spv.no/v2beta1 (or v2alpha1, v1, v1alpha1)"
+    )]
+    UnservedVersion {
+        /// The `apiVersion` found.
+        api_version: String,
+    },
+    /// A field does not fit the schema of the document's version.
+    #[error("{path}: {message}")]
+    Field {
+        /// Path of the field, e.g. `spec.vault.object.type` (`.` for the document itself).
+        path: String,
+        /// What is wrong, e.g. "unknown variant `sekret`, expected one of …".
+        message: String,
+    },
+}
+
+/// Reads one manifest document (YAML or JSON, as a value) as the API server would serve it at
+/// the storage version: checked against the schema of its own `apiVersion`, pruned to it,
+/// then served as `v2beta1` (conversion `None`, see [`crate::crd`]). So a `v1alpha1`
+/// `output.transforms` list is dropped, as on a cluster.
+///
+/// # Errors
+///
+/// [`ManifestError::NotAkvs`] for other kinds, [`ManifestError::UnservedVersion`], and
+/// [`ManifestError::Field`] naming the field that does not fit (wrong type, unknown enum value,
+/// missing required field).
+pub fn akvs_from_manifest(doc: Value) -> Result<AzureKeyVaultSecret, ManifestError> {
+    let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_owned();
+    let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+    let Some((GROUP, version)) = api_version.split_once('/') else {
+        return Err(ManifestError::NotAkvs { api_version, kind });
+    };
+    if kind != KIND {
+        return Err(ManifestError::NotAkvs { api_version, kind });
+    }
+    let pruned = match version {
+        "v1alpha1" => at_version::<v1alpha1::AzureKeyVaultSecret>(doc)?,
+        "v1" => at_version::<v1::AzureKeyVaultSecret>(doc)?,
+        "v2alpha1" => at_version::<v2alpha1::AzureKeyVaultSecret>(doc)?,
+        "v2beta1" => at_version::<v2beta1::AzureKeyVaultSecret>(doc)?,
+        _ => return Err(ManifestError::UnservedVersion { api_version }),
+    };
+    let mut stored = pruned;
+    stored["apiVersion"] = Value::String(format!("{GROUP}/{STORAGE_VERSION}"));
+    at_version::<AzureKeyVaultSecret>(stored).and_then(|v| {
+        serde_json::from_value(v).map_err(|e| ManifestError::Field {
+            path: ".".into(),
+            message: e.to_string(),
+        })
+    })
+}
+
+/// `doc` read as `T` (errors name the field), and written back: the fields `T` knows.
+fn at_version<T>(doc: Value) -> Result<Value, ManifestError>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let typed: T = serde_path_to_error::deserialize(doc).map_err(|e| ManifestError::Field {
+        path: e.path().to_string(),
+        message: e.into_inner().to_string(),
+    })?;
+    serde_json::to_value(typed).map_err(|e| ManifestError::Field {
+        path: ".".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Replaces every value of a preview's `data` / `binaryData` by `<masked: N bytes>` (N is the
+/// decoded length for a Secret), so a preview can be shown without its values; neither the
+/// value nor a hash of it remains. The result is deliberately not a valid Secret (the masks
+/// are not base64), so it cannot be applied by mistake.
+pub fn mask_values(manifest: &mut Value) {
+    use base64::Engine as _;
+    let secret = manifest["kind"] == "Secret";
+    for field in ["data", "binaryData"] {
+        let Some(map) = manifest.get_mut(field).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for value in map.values_mut() {
+            let text = value.as_str().unwrap_or_default();
+            let len = if secret || field == "binaryData" {
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .map_or(text.len(), |b| b.len())
+            } else {
+                text.len()
+            };
+            *value = Value::String(format!("<masked: {len} bytes>"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn akvs_doc(api_version: &str, object_type: &str) -> Value {
+        json!({
+            "apiVersion": api_version, "kind": "AzureKeyVaultSecret",
+            "metadata": {"name": "a", "namespace": "n"},
+            "spec": {
+                "vault": {"name": "kv", "object": {"name": "o", "type": object_type}},
+                "output": {"secret": {"name": "s", "dataKey": "k"}, "transforms": ["base64decode"]}
+            }
+        })
+    }
+
+    #[test]
+    fn every_served_version_reads_as_the_storage_version() {
+        for version in ["v1alpha1", "v1", "v2alpha1", "v2beta1"] {
+            let akvs = akvs_from_manifest(akvs_doc(&format!("spv.no/{version}"), "secret"))
+                .unwrap_or_else(|e| panic!("{version}: {e}"));
+            assert_eq!(akvs.spec.vault.object.name, "o", "{version}");
+            assert_eq!(
+                akvs.spec.secret_output().map(|s| s.data_key.as_deref()),
+                Some(Some("k")),
+                "{version}"
+            );
+            // `transforms` (v1alpha1's list) is not part of v2beta1: pruned, as on a cluster.
+            assert!(akvs.spec.transforms().is_empty(), "{version}");
+        }
+    }
+
+    #[test]
+    fn field_errors_name_the_path() {
+        let err = akvs_from_manifest(akvs_doc("spv.no/v2beta1", "sekret")).expect_err("bad type");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("spec.vault.object.type: unknown variant `sekret`"),
+            "{text}"
+        );
+        let mut doc = akvs_doc("spv.no/v1", "secret");
+        doc["spec"]["vault"]
+            .as_object_mut()
+            .expect("vault")
+            .remove("name");
+        let text = akvs_from_manifest(doc)
+            .expect_err("no vault name")
+            .to_string();
+        assert!(
+            text.contains("spec.vault") && text.contains("name"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn other_kinds_and_versions_are_told_apart() {
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}});
+        assert!(matches!(
+            akvs_from_manifest(ns),
+            Err(ManifestError::NotAkvs { .. })
+        ));
+        let err = akvs_from_manifest(akvs_doc("spv.no/v3", "secret")).expect_err("v3");
+        assert!(
+            matches!(err, ManifestError::UnservedVersion { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn masking_leaves_lengths_only() {
+        let mut s = json!({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}});
+        mask_values(&mut s);
+        assert_eq!(s["data"]["password"], "<masked: 7 bytes>");
+        let mut c = json!({"kind": "ConfigMap", "data": {"url": "https://x"},
+            "binaryData": {"b": "AAE="}});
+        mask_values(&mut c);
+        assert_eq!(c["data"]["url"], "<masked: 9 bytes>");
+        assert_eq!(c["binaryData"]["b"], "<masked: 2 bytes>");
+    }
 
     #[test]
     fn merge_unites_keys_of_one_object_and_keeps_others_apart() {

@@ -4,7 +4,8 @@
 //! deleting? ── finalizer ──▶ release owned outputs (no Key Vault read) ──▶ drop finalizer
 //! outputs renamed/removed ──▶ release the old ones (status.secretName / configMapName)
 //! no output ──▶ Ready=True NoOutput, no polling
-//! fetch (read plane) ── error ──▶ Ready=False ErrAzureVault (+Event on change), outputs kept
+//! fetch (read plane) ── refresh deferred (budget spent) ──▶ nothing written, requeue at its slot
+//!                    ── error ──▶ Ready=False ErrAzureVault (+Event on change), outputs kept
 //! format ── error ──▶ Ready=False InvalidSpec
 //! per output: classify ─ Foreign/KeyConflict ──▶ Ready=False ErrResourceExists (+Event)
 //!                      ─ TypeChanged (sole owner) ──▶ delete + apply (+Warning Event)
@@ -30,7 +31,7 @@ use std::time::Instant;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource as _, ResourceExt as _};
-use tracing::{Instrument as _, info, info_span, warn};
+use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::context::{Context, Seen};
 use crate::crd::ReadyReason;
@@ -187,6 +188,12 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
     };
     let rendered = match read_outputs(akvs, ctx.key_vault.as_ref(), &read).await {
         Ok(r) => r,
+        Err(ReadFailure { error, .. }) if error.deferred().is_some() => {
+            // The budget is spent: the outputs and status stand; come back at our slot.
+            let retry_in = error.deferred().unwrap_or_default();
+            debug!(namespace = %ns, name = %name, ?retry_in, "refresh deferred by the read budget");
+            return Ok(Action::requeue(retry_in));
+        }
         Err(ReadFailure { reason, error: err }) => {
             if reason == ReadyReason::ErrAzureVault {
                 ctx.metrics.sync_failed("sync", OBJECT_VAULT);

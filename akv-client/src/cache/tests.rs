@@ -175,3 +175,83 @@ async fn expired_values_wait_for_their_next_access_or_a_sweep_which_also_runs_on
     plane.sweep();
     assert_eq!(plane.cache_size(), CacheSize::default());
 }
+
+#[tokio::test(start_paused = true)]
+async fn refusals_are_spaced_at_the_budget_rate_after_tokens_owed_to_first_reads() {
+    let budget = Arc::new(Budget::new(
+        BudgetConfig {
+            requests: 2,
+            window: Duration::from_secs(2),
+        },
+        None,
+    ));
+    let cap = Duration::from_secs(60);
+    // A full bucket admits refreshes.
+    assert_eq!(budget.try_refresh(cap), Ok(()));
+    assert_eq!(budget.try_refresh(cap), Ok(()));
+    // Empty: each refusal gets the next one-second slot.
+    let waits: Vec<Duration> = (0..3)
+        .map(|_| budget.try_refresh(cap).expect_err("spent"))
+        .collect();
+    assert_eq!(
+        waits,
+        [1, 2, 3].map(Duration::from_secs),
+        "the next token, then one slot each"
+    );
+    // A waiting first read is served before any refresh, even when a token is free.
+    let b = budget.clone();
+    let first = tokio::spawn(async move { b.acquire(Priority::First).await });
+    budget.wait_queued(1, 0).await;
+    let refused = budget.try_refresh(cap).expect_err("a first read waits");
+    assert_eq!(
+        refused,
+        Duration::from_secs(4),
+        "behind the earlier refusals"
+    );
+    first.await.expect("first read admitted");
+    // The cap bounds the wait.
+    assert_eq!(
+        budget.try_refresh(Duration::from_millis(10)),
+        Err(Duration::from_millis(10))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_defer_a_refresh_over_budget_fails_at_once_and_a_first_read_still_waits() {
+    let provider = Arc::new(CountingProvider::default());
+    let cfg = ReadConfig {
+        ttl: Duration::from_secs(10),
+        budget: BudgetConfig {
+            requests: 1,
+            window: Duration::from_secs(5),
+        },
+        refresh_over_budget: OverBudget::Defer,
+        ..Default::default()
+    };
+    let plane = ReadPlane::new(provider.clone(), cfg, None).expect("plane");
+    let url = VaultUrl::from_name("v", "").expect("url");
+    let kv = plane
+        .vault(&url, &IdentityRef::default_identity())
+        .expect("vault");
+    let obj = |name: &str| ObjectRef::latest(&url, ObjectKind::Secret, name);
+    kv.get(&obj("sa"))
+        .await
+        .expect("first read spends the bucket");
+    tokio::time::advance(Duration::from_secs(11)).await; // sa expired; 2.2 tokens' time passed
+    kv.get(&obj("sa")).await.expect("refresh with a token");
+
+    // The bucket is empty: a refresh is refused at once with a time to come back.
+    tokio::time::advance(Duration::from_secs(11)).await;
+    kv.get(&obj("sb"))
+        .await
+        .expect("first read takes the token");
+    let start = Instant::now();
+    let err = kv.get(&obj("sa")).await.expect_err("deferred");
+    assert_eq!(start.elapsed(), Duration::ZERO, "no waiting");
+    assert_eq!(err.deferred(), Some(Duration::from_secs(5)), "{err}");
+    assert_eq!(err.kind(), "over_budget");
+    // A first read waits for its token instead.
+    kv.get(&obj("sc")).await.expect("first read waits");
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    assert_eq!(*lock(&provider.0.reads), ["sa", "sa", "sb", "sc"]);
+}

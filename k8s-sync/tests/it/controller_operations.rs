@@ -1,8 +1,10 @@
-//! The controller in operation: Key Vault throttling, the read plane's metrics in the host's
-//! registry, and two replicas with leader election on one Lease.
+//! The controller in operation: Key Vault throttling, the per-vault read budget under
+//! overload, the read plane's metrics in the host's registry, and two replicas with leader
+//! election on one Lease.
 
 use std::time::Duration;
 
+use akv_client::cache::{BudgetConfig, ReadConfig};
 use akv_client::metrics::ClientMetrics;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_sync::{LeaderElectionConfig, SyncConfig, SyncMetrics};
@@ -42,6 +44,91 @@ fn encoded(reg: &Registry) -> String {
     let mut out = String::new();
     encode(&mut out, reg).expect("encode");
     out
+}
+
+/// More AKVS than the read budget can refresh, on fewer worker slots than AKVS: refreshes of
+/// synced AKVS must never keep the others from their first sync (the 10,000-AKVS stall), the
+/// budget must hold, and refreshes must still happen (at a stretched interval).
+#[tokio::test(flavor = "multi_thread")]
+async fn over_budget_refreshes_are_deferred_and_never_starve_first_syncs() {
+    const N: usize = 40;
+    const BUDGET: u32 = 10;
+    let budget_window = Duration::from_secs(1);
+    let mut w = World::new().await;
+    let mut reg = Registry::default();
+    let client_metrics = ClientMetrics::register(reg.sub_registry_with_prefix("akv2k8s_client"));
+    let base = World::config();
+    w.start(SyncConfig {
+        // 40 AKVS every 200 ms want 200 reads/s; the budget allows 10/s.
+        concurrency: 2,
+        key_vault_read: Some(ReadConfig {
+            budget: BudgetConfig {
+                requests: BUDGET,
+                window: budget_window,
+            },
+            ..base.key_vault_read.clone().unwrap_or_default()
+        }),
+        client_metrics: Some(client_metrics),
+        ..base
+    });
+    let started = std::time::Instant::now();
+    for i in 0..N {
+        let name = format!("b{i}");
+        w.kv.set_secret(VAULT, &name, SecretSpec::new(&format!("v{i}")))
+            .expect("seed");
+        w.create_akvs(
+            &name,
+            secret_spec(&name, json!({"secret": {"name": name, "dataKey": "v"}})),
+        )
+        .await;
+    }
+    for i in 0..N {
+        w.wait_akvs(&format!("b{i}"), |a| is_ready(a, "Synced"))
+            .await;
+    }
+    // Refreshes keep being deferred while the budget is spent, without touching status.
+    let deferred = || {
+        encoded(&reg)
+            .lines()
+            .find_map(|l| l.strip_prefix("akv2k8s_client_budget_deferred_refreshes_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    tokio::time::timeout(DEADLINE, async {
+        while deferred() < 1.0 {
+            w.kv.log().wait_for(w.kv.log().records().len() + 1).await;
+        }
+    })
+    .await
+    .expect("refreshes deferred");
+
+    // Key Vault still moves the Secret, at the stretched interval.
+    w.kv.set_secret(VAULT, "b0", SecretSpec::new("rotated"))
+        .expect("rotate");
+    w.wait_secret("b0", |s| {
+        s.is_some_and(|s| data(s, "v").as_deref() == Some("rotated"))
+    })
+    .await;
+
+    // The budget held: a burst of BUDGET, then BUDGET per window.
+    let reads =
+        w.kv.log()
+            .records()
+            .iter()
+            .filter(|r| r.method == "GET" && r.status == 200)
+            .count();
+    let windows = started.elapsed().as_secs_f64() / budget_window.as_secs_f64();
+    let allowed = f64::from(BUDGET) * (1.0 + windows);
+    assert!(
+        reads as f64 <= allowed,
+        "{reads} Key Vault reads in {windows:.1} windows, the budget allows {allowed:.0}"
+    );
+    let ready_changes = w.akvs_api().get("b1").await.expect("get");
+    assert!(
+        is_ready(&ready_changes, "Synced"),
+        "deferral is not a failure"
+    );
+    w.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
