@@ -1,7 +1,13 @@
 //! What every reconcile shares: clients, the Key Vault read plane, the stores of managed
 //! Secrets and ConfigMaps, the Event recorder, metrics, and per-object bookkeeping (the
-//! generation last seen, for upstream's `add`/`update` counters, and consecutive failures, for
-//! backoff).
+//! generation last seen, for upstream's `add`/`update` counters; consecutive failures, for
+//! backoff; and what this process last wrote to the object — its status and finalizer — so
+//! that a reconcile working from a watch cache that has not caught up with our own write does
+//! not write the same thing again).
+//!
+//! The memory of our writes is keyed by the object's uid (a recreated object starts afresh)
+//! and trusted over the watch cache: a status changed behind the controller's back is put
+//! right at the next change rather than at once.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher as _, RandomState};
@@ -15,6 +21,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::controller::SyncConfig;
+use crate::crd::v2beta1::AzureKeyVaultSecretStatus;
 use crate::metrics::SyncMetrics;
 
 /// Shared state of one controller run.
@@ -44,10 +51,15 @@ impl std::fmt::Debug for Context {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Tracked {
+    uid: String,
     generation: Option<i64>,
     failures: u32,
+    /// The status this process last wrote.
+    status: Option<Box<AzureKeyVaultSecretStatus>>,
+    /// This process added the finalizer.
+    finalizer: bool,
 }
 
 /// Why an object is reconciled, as upstream counts it.
@@ -88,17 +100,27 @@ impl Context {
         f(&mut self.objects.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Records that `namespace/name` at `generation` is being reconciled.
-    pub fn observe(&self, namespace: &str, name: &str, generation: Option<i64>) -> Seen {
+    /// Records that `namespace/name` (`uid`) at `generation` is being reconciled.
+    pub fn observe(&self, namespace: &str, name: &str, uid: &str, generation: Option<i64>) -> Seen {
         self.with(|m| {
             let key = (namespace.to_owned(), name.to_owned());
             match m.get_mut(&key) {
+                Some(t) if t.uid != uid => {
+                    // Recreated under the same name: nothing we remember applies.
+                    *t = Tracked {
+                        uid: uid.to_owned(),
+                        generation,
+                        ..Tracked::default()
+                    };
+                    Seen::New
+                }
                 None => {
                     m.insert(
                         key,
                         Tracked {
+                            uid: uid.to_owned(),
                             generation,
-                            failures: 0,
+                            ..Tracked::default()
                         },
                     );
                     Seen::New
@@ -110,6 +132,58 @@ impl Context {
                 Some(_) => Seen::Poll,
             }
         })
+    }
+
+    /// The status this process last wrote to `namespace/name` while its uid was `uid`.
+    pub fn written_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Option<AzureKeyVaultSecretStatus> {
+        self.with(|m| {
+            m.get(&(namespace.to_owned(), name.to_owned()))
+                .filter(|t| t.uid == uid)
+                .and_then(|t| t.status.as_deref().cloned())
+        })
+    }
+
+    /// Remembers the status just written to `namespace/name` (`uid`).
+    pub fn wrote_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        status: &AzureKeyVaultSecretStatus,
+    ) {
+        self.with(|m| {
+            if let Some(t) = m
+                .get_mut(&(namespace.to_owned(), name.to_owned()))
+                .filter(|t| t.uid == uid)
+            {
+                t.status = Some(Box::new(status.clone()));
+            }
+        });
+    }
+
+    /// Whether this process added the finalizer to `namespace/name` (`uid`).
+    pub fn added_finalizer(&self, namespace: &str, name: &str, uid: &str) -> bool {
+        self.with(|m| {
+            m.get(&(namespace.to_owned(), name.to_owned()))
+                .is_some_and(|t| t.uid == uid && t.finalizer)
+        })
+    }
+
+    /// Remembers that the finalizer was added to `namespace/name` (`uid`).
+    pub fn added_finalizer_now(&self, namespace: &str, name: &str, uid: &str) {
+        self.with(|m| {
+            if let Some(t) = m
+                .get_mut(&(namespace.to_owned(), name.to_owned()))
+                .filter(|t| t.uid == uid)
+            {
+                t.finalizer = true;
+            }
+        });
     }
 
     /// Forgets a deleted object.

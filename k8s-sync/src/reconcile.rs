@@ -130,7 +130,7 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
         return Ok(Action::await_change());
     }
 
-    let seen = ctx.observe(&ns, &name, akvs.meta().generation);
+    let seen = ctx.observe(&ns, &name, &uid, akvs.meta().generation);
     match seen {
         Seen::New => ctx.metrics.sync("add", OBJECT_AKVS),
         Seen::SpecChanged => ctx.metrics.sync("update", OBJECT_AKVS),
@@ -138,7 +138,11 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
     }
 
     let outputs = render::outputs(&akvs.spec);
-    let status = akvs.status.clone().unwrap_or_default();
+    // Our last write, when the watch cache has not caught up with it yet.
+    let status = ctx
+        .written_status(&ns, &name, &uid)
+        .or_else(|| akvs.status.clone())
+        .unwrap_or_default();
 
     // Outputs this AKVS wrote before under another name, or no longer asks for: the ones its
     // status names and, after a spec change (the status may lag), every one in the stores
@@ -177,8 +181,9 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
         return Ok(Action::await_change());
     }
 
-    if !has_finalizer(akvs) {
+    if !has_finalizer(akvs) && !ctx.added_finalizer(&ns, &name, &uid) {
         patch_finalizers(akvs, ctx, true).await?;
+        ctx.added_finalizer_now(&ns, &name, &uid);
     }
 
     // Read Key Vault and render every output (nothing is written before all succeed).

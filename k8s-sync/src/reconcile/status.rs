@@ -99,11 +99,13 @@ pub(super) async fn write_status(
     old: &AzureKeyVaultSecretStatus,
     new: AzureKeyVaultSecretStatus,
 ) -> Result<()> {
-    if akvs.status.is_some() && *old == new {
-        return Ok(());
-    }
     let ns = akvs.namespace().unwrap_or_default();
     let name = akvs.name_any();
+    let uid = akvs.uid().unwrap_or_default();
+    let written = ctx.written_status(&ns, &name, &uid).is_some();
+    if (akvs.status.is_some() || written) && *old == new {
+        return Ok(());
+    }
     let mut value = serde_json::to_value(&new).unwrap_or(Value::Null);
     if let Some(o) = value.as_object_mut() {
         for field in [
@@ -129,6 +131,7 @@ pub(super) async fn write_status(
         name: name.clone(),
         source,
     })?;
+    ctx.wrote_status(&ns, &name, &uid, &new);
     debug!(namespace = %ns, name = %name, ?ready, "status updated");
     Ok(())
 }

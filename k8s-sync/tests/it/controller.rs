@@ -9,7 +9,7 @@ use testkit::faults::Fault;
 use testkit::vault::{CertificateFormat, CertificateSpec, KeySpec, SecretSpec};
 
 use crate::controller_harness::{
-    DEADLINE, PERIOD, VAULT, World, data, is_ready, keys, not_ready, secret_spec,
+    DEADLINE, NS, PERIOD, VAULT, World, data, is_ready, keys, not_ready, secret_spec,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -372,6 +372,23 @@ async fn steady_state_makes_no_writes_and_no_events() {
     let reads_at = |w: &World| w.kv.log().counts().authorized;
     let settle = reads_at(&w) + 2;
     wait_reads(&w, settle).await;
+    // The first sync wrote status and finalizer once each, although the reconciles its own
+    // writes triggered saw a watch cache that had not caught up yet.
+    for name in ["st", "st2"] {
+        let path = format!("/apis/spv.no/v2beta1/namespaces/{NS}/azurekeyvaultsecrets/{name}");
+        let patches = |p: &str| {
+            w.api
+                .log()
+                .filter(|r| r.method == "PATCH" && r.path == p)
+                .len()
+        };
+        assert_eq!(
+            patches(&format!("{path}/status")),
+            1,
+            "{name}: one status write"
+        );
+        assert_eq!(patches(&path), 1, "{name}: one finalizer write");
+    }
     let writes = w.api.writes();
     let events = w.events().await.len();
     let start_reads = reads_at(&w);
