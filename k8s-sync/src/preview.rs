@@ -301,6 +301,41 @@ where
     })
 }
 
+/// The fields of a Secret or ConfigMap that the controller writes, from an object read back
+/// from the API server (or a preview), so the two compare equal when the controller wrote what
+/// the preview shows: `apiVersion`, `kind`, `type`, `data`, `binaryData` and the metadata
+/// `name`, `namespace`, `labels`, `annotations` and `ownerReferences` (sorted by name). Dropped:
+/// what the API server populates (`uid`, `resourceVersion`, `creationTimestamp`,
+/// `managedFields`, `generation`, …) and empty maps.
+pub fn comparable(object: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for field in ["apiVersion", "kind", "type", "data", "binaryData"] {
+        if let Some(v) = object.get(field).filter(|v| !is_empty(v)) {
+            out.insert(field.into(), v.clone());
+        }
+    }
+    let mut meta = serde_json::Map::new();
+    for field in ["name", "namespace", "labels", "annotations", "ownerReferences"] {
+        if let Some(v) = object["metadata"].get(field).filter(|v| !is_empty(v)) {
+            meta.insert(field.into(), v.clone());
+        }
+    }
+    if let Some(Value::Array(refs)) = meta.get_mut("ownerReferences") {
+        refs.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    }
+    out.insert("metadata".into(), Value::Object(meta));
+    Value::Object(out)
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
 /// Replaces every value of a preview's `data` / `binaryData` by `<masked: N bytes>` (N is the
 /// decoded length for a Secret), so a preview can be shown without its values; neither the
 /// value nor a hash of it remains. The result is deliberately not a valid Secret (the masks
@@ -392,6 +427,22 @@ mod tests {
             matches!(err, ManifestError::UnservedVersion { .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn comparable_drops_what_the_server_adds_and_orders_owners() {
+        let live = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "s", "namespace": "n", "uid": "u", "resourceVersion": "7",
+                "creationTimestamp": "2026-01-01T00:00:00Z", "managedFields": [{}],
+                "labels": {"a": "1"}, "annotations": {},
+                "ownerReferences": [{"name": "y"}, {"name": "x"}]},
+            "data": {"k": "dg=="}});
+        let preview = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "s", "namespace": "n", "labels": {"a": "1"},
+                "ownerReferences": [{"name": "x"}, {"name": "y"}]},
+            "data": {"k": "dg=="}});
+        assert_eq!(comparable(&live), comparable(&preview));
+        assert_eq!(comparable(&preview), preview);
     }
 
     #[test]
