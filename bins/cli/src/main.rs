@@ -1,37 +1,64 @@
-//! `akv2k8s`: the operator CLI.
+//! `akv2k8s`: the operator CLI of akv2k8s-rs (docs/cli.md).
 //!
-//! Until the CLI issue lands this binary knows `version` and describes what `demo` will do;
-//! `render`, `sandbox` and `crd` arrive with it.
+//! * `demo`: the real controller against in-process fakes of Kubernetes, Key Vault and Entra
+//!   ID, on the embedded examples, every step verified ([`demo`]).
+//! * `render`: the Secrets/ConfigMaps the controller would write for AzureKeyVaultSecret
+//!   manifests ([`render`], built on `k8s_sync::preview`).
+//! * `sandbox`: the fakes for local development until Ctrl-C ([`sandbox`]).
+//! * `crd`, `version`.
+//!
+//! Logs go to stderr at `warn` unless `RUST_LOG` says otherwise; output goes to stdout.
+
+mod args;
+mod controller;
+mod demo;
+mod fakes;
+mod manifests;
+mod render;
+mod sandbox;
+mod show;
 
 use std::process::ExitCode;
 
-const DEMO_PLAN: &str = "\
-akv2k8s demo will start the testkit fakes in-process on loopback (Kubernetes API server,
-Key Vault, Entra ID), load the AzureKeyVaultSecret examples and the vault fixture from
-examples/, run the real controller against them, rotate a Key Vault value and show the
-Secret following it, printing each step with its duration and the calls it cost.
+use clap::Parser as _;
 
-The fakes exist today (crate testkit: Key Vault, Entra ID, IMDS/NMI, the Kubernetes API
-server, the certificate factory; run `cargo test -p testkit`); the controller and this demo
-arrive with their issues.";
+use crate::args::{Cli, Command};
 
-fn main() -> ExitCode {
-    let version = env!("CARGO_PKG_VERSION");
-    match std::env::args().nth(1).as_deref() {
-        Some("version") | Some("--version") => {
-            println!("akv2k8s {version}");
-            ExitCode::SUCCESS
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo reports the controller's failures itself (Ready conditions), so its warnings
+    // would say everything twice.
+    let default = match cli.command {
+        Command::Demo(_) => "error",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _no_second_subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    akv2k8s_bins_common::install_crypto_provider();
+    let result = match cli.command {
+        Command::Demo(a) => demo::run(a).await,
+        Command::Render(a) => render::run(a).await,
+        Command::Sandbox(a) => sandbox::run(a).await.map(|()| true),
+        Command::Crd => k8s_sync::crd_yaml()
+            .map(|yaml| print!("{yaml}"))
+            .map(|()| true)
+            .map_err(Into::into),
+        Command::Version => {
+            println!("akv2k8s {}", env!("CARGO_PKG_VERSION"));
+            Ok(true)
         }
-        Some("demo") => {
-            println!("{DEMO_PLAN}");
-            ExitCode::SUCCESS
-        }
-        other => {
-            if let Some(cmd) = other {
-                eprintln!("akv2k8s: unknown command {cmd:?}");
-            }
-            eprintln!("usage: akv2k8s <demo|version>");
-            ExitCode::from(2)
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("akv2k8s: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
