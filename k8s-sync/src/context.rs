@@ -1,5 +1,5 @@
 //! What every reconcile shares: clients, the Key Vault read plane, the stores of managed
-//! Secrets and ConfigMaps, the Event recorder, metrics, and per-object bookkeeping (the
+//! Secrets and ConfigMaps, the Event publisher, metrics, and per-object bookkeeping (the
 //! generation last seen, for upstream's `add`/`update` counters; consecutive failures, for
 //! backoff; and what this process last wrote to the object — its status and finalizer — so
 //! that a reconcile working from a watch cache that has not caught up with our own write does
@@ -17,11 +17,11 @@ use std::time::Duration;
 use akv_client::KeyVaultProvider;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::controller::SyncConfig;
 use crate::crd::v2beta1::AzureKeyVaultSecretStatus;
+use crate::events::EventPublisher;
 use crate::metrics::SyncMetrics;
 
 /// Shared state of one controller run.
@@ -34,8 +34,8 @@ pub struct Context {
     pub cfg: SyncConfig,
     /// Metrics.
     pub metrics: SyncMetrics,
-    /// Event recorder (`events.k8s.io/v1`).
-    pub recorder: Recorder,
+    /// Event publisher (`events.k8s.io/v1`).
+    pub events: EventPublisher,
     /// Managed Secrets (label-selected watch).
     pub secrets: Store<Secret>,
     /// Managed ConfigMaps (label-selected watch).
@@ -80,7 +80,7 @@ impl Context {
         key_vault: Arc<dyn KeyVaultProvider>,
         cfg: SyncConfig,
         metrics: SyncMetrics,
-        recorder: Recorder,
+        events: EventPublisher,
         secrets: Store<Secret>,
         config_maps: Store<ConfigMap>,
     ) -> Self {
@@ -89,7 +89,7 @@ impl Context {
             key_vault,
             cfg,
             metrics,
-            recorder,
+            events,
             secrets,
             config_maps,
             objects: Mutex::new(HashMap::new()),

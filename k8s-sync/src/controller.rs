@@ -10,7 +10,10 @@
 //!
 //! * AKVS are watched in one namespace or all, filtered by `label_selector` (`OBJECT_LABELS`).
 //! * Secrets and ConfigMaps are watched only when they carry [`crate::render::MANAGED_LABEL`],
-//!   into stores the reconciler reads: memory grows with outputs, not with the cluster.
+//!   into stores the reconciler reads: memory grows with outputs, not with the cluster. What
+//!   the reconciler never reads is dropped before objects enter the caches: an AKVS's
+//!   managedFields, an output's managedFields entries of other managers, and kubectl's
+//!   last-applied annotation. Events are published with bounded memory ([`crate::events`]).
 //! * Each AKVS is requeued every `azure_resync_period` plus jitter; its Key Vault read goes
 //!   through an akv-client [`ReadPlane`] whose TTL is the resync period, so a Key Vault object
 //!   is read at most once per period however many AKVS use it.
@@ -33,9 +36,9 @@ use akv_client::format::FormatOptions;
 use akv_client::metrics::ClientMetrics;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use kube::runtime::{Controller, WatchStreamExt as _, controller, watcher};
 use tokio::sync::{oneshot, watch};
@@ -44,10 +47,11 @@ use tracing::{debug, info, warn};
 use crate::context::Context;
 use crate::crd::v2beta1::AzureKeyVaultSecret;
 use crate::error::{Error, Result};
+use crate::events::EventPublisher;
 use crate::leader::{LeaderElectionConfig, LeaderElector};
 use crate::metrics::SyncMetrics;
 use crate::reconcile::{error_policy, reconcile};
-use crate::render::{MANAGED_LABEL, MANAGED_VALUE};
+use crate::render::{MANAGED_LABEL, MANAGED_VALUE, SKIPPED_ANNOTATIONS};
 
 /// Default Key Vault poll interval (upstream `--azure-resync-period`).
 pub const DEFAULT_AZURE_RESYNC_PERIOD: Duration = Duration::from_secs(30);
@@ -305,6 +309,37 @@ fn until(
     }
 }
 
+/// What the reconciler never reads of an AKVS, dropped before it enters the cache:
+/// managedFields and kubectl's last-applied copy of the whole manifest.
+fn slim_akvs(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    drop_last_applied(meta);
+}
+
+/// What the reconciler never reads of an output, dropped before it enters the cache: the
+/// managedFields entries of other managers than this controller's AKVS appliers (their key
+/// ownership is all the reconciler asks of managedFields) and kubectl's last-applied copy.
+fn slim_output(meta: &mut ObjectMeta, prefix: &str) {
+    if let Some(entries) = meta.managed_fields.as_mut() {
+        entries.retain(|m| {
+            m.operation.as_deref() == Some("Apply")
+                && m.manager
+                    .as_deref()
+                    .and_then(|n| n.strip_prefix(prefix))
+                    .is_some_and(|r| r.starts_with('/'))
+        });
+    }
+    drop_last_applied(meta);
+}
+
+fn drop_last_applied(meta: &mut ObjectMeta) {
+    if let Some(a) = meta.annotations.as_mut() {
+        for k in SKIPPED_ANNOTATIONS {
+            a.remove(*k);
+        }
+    }
+}
+
 fn akvs_api(client: &Client, cfg: &SyncConfig) -> Api<AzureKeyVaultSecret> {
     match &cfg.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -329,35 +364,47 @@ async fn run_controller(
     let managed = watcher::Config::default().labels(&format!("{MANAGED_LABEL}={MANAGED_VALUE}"));
     let (secrets, secrets_writer) = reflector::store();
     let (config_maps, config_maps_writer) = reflector::store();
+    let prefix = cfg.field_manager_prefix.clone();
     let secret_stream = watcher(secrets_api, managed.clone())
         .default_backoff()
+        .modify({
+            let prefix = prefix.clone();
+            move |s: &mut Secret| slim_output(&mut s.metadata, &prefix)
+        })
         .reflect(secrets_writer)
         .touched_objects();
     let config_map_stream = watcher(config_maps_api, managed)
         .default_backoff()
+        .modify(move |c: &mut ConfigMap| slim_output(&mut c.metadata, &prefix))
         .reflect(config_maps_writer)
         .touched_objects();
     let mut akvs_cfg = watcher::Config::default();
     if let Some(sel) = cfg.label_selector.as_deref().filter(|s| !s.is_empty()) {
         akvs_cfg = akvs_cfg.labels(sel);
     }
-    let recorder = Recorder::new(
+    let (akvs_store, akvs_writer) = reflector::store();
+    let akvs_stream = watcher(akvs_api(client, cfg), akvs_cfg)
+        .default_backoff()
+        .modify(|a: &mut AzureKeyVaultSecret| slim_akvs(&mut a.metadata))
+        .reflect(akvs_writer)
+        .applied_objects();
+    let events = EventPublisher::new(
         client.clone(),
-        Reporter {
-            controller: cfg.event_reporter.clone(),
-            instance: cfg.event_instance.clone(),
-        },
+        cfg.event_reporter.clone(),
+        cfg.event_instance
+            .clone()
+            .unwrap_or_else(|| cfg.event_reporter.clone()),
     );
     let ctx = Arc::new(Context::new(
         client.clone(),
         key_vault.clone(),
         cfg.clone(),
         metrics.clone(),
-        recorder,
+        events,
         secrets,
         config_maps,
     ));
-    Controller::new(akvs_api(client, cfg), akvs_cfg)
+    Controller::for_stream(akvs_stream, akvs_store)
         .owns_stream(secret_stream)
         .owns_stream(config_map_stream)
         .with_config(controller::Config::default().concurrency(cfg.concurrency))

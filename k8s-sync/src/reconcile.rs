@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Resource as _, ResourceExt as _};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
@@ -37,6 +36,7 @@ use crate::context::{Context, Seen};
 use crate::crd::ReadyReason;
 use crate::crd::v2beta1::AzureKeyVaultSecret;
 use crate::error::{Error, Result};
+use crate::events::{Event, EventType};
 use crate::metrics::{OBJECT_AKVS, OBJECT_VAULT};
 use crate::preview::{ReadFailure, ReadOptions, RenderedOutput, read_outputs};
 use crate::render::{self, Desired, OutputKind, Plan, classify, field_manager};
@@ -410,11 +410,10 @@ async fn publish(
     let ev = Event {
         type_,
         reason: reason.to_owned(),
-        note: Some(note),
+        note,
         action: "Sync".to_owned(),
-        secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &akvs.object_ref(&())).await {
+    if let Err(e) = ctx.events.publish(&ev, &akvs.object_ref(&())).await {
         warn!(
             error = &e as &dyn std::error::Error,
             reason, "cannot publish Event"

@@ -9,6 +9,7 @@ mod controller_conflicts;
 mod controller_harness;
 mod controller_operations;
 mod crd_file;
+mod events;
 mod kubectl;
 mod leader;
 mod manifests;
