@@ -72,7 +72,12 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// Manifest files or directories (their *.yaml, *.yml, *.json); `-` reads standard input.
-    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR", required = true)]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR",
+        required = true
+    )]
     pub files: Vec<PathBuf>,
 
     /// Read Key Vault from an in-process fake seeded with this vault fixture (signing in as

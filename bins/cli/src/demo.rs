@@ -64,7 +64,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<bool> {
             .run("install the AzureKeyVaultSecret CRD", demo.install_crd())
             .await?;
         steps
-            .run("start the controller (k8s_sync::run)", demo.start_controller())
+            .run(
+                "start the controller (k8s_sync::run)",
+                demo.start_controller(),
+            )
             .await?;
         steps.run("apply the examples", demo.apply()).await?;
         steps
@@ -304,7 +307,9 @@ impl Demo {
         let live = tokio::time::timeout(DEADLINE, futures::future::try_join_all(waits))
             .await
             .map_err(|_| {
-                anyhow::anyhow!("not every AzureKeyVaultSecret has a Ready condition within {DEADLINE:?}")
+                anyhow::anyhow!(
+                    "not every AzureKeyVaultSecret has a Ready condition within {DEADLINE:?}"
+                )
             })??;
         let failed: Vec<String> = live
             .iter()
@@ -523,7 +528,8 @@ impl Demo {
     /// the controller writes nothing.
     async fn steady_state(&mut self) -> anyhow::Result<String> {
         let cluster = self.cluster()?;
-        let objects: BTreeSet<String> = report::kv_reads_by_object(cluster, 0).into_keys().collect();
+        let objects: BTreeSet<String> =
+            report::kv_reads_by_object(cluster, 0).into_keys().collect();
         // First every object refreshed once more: writes of the rotation are over.
         let base = report::kv_reads_by_object(cluster, 0);
         report::wait_kv_reads(cluster, &objects, &base).await;
@@ -552,7 +558,10 @@ impl Demo {
 
     async fn stop_controller(&mut self) -> anyhow::Result<String> {
         self.begin_phase("shutdown");
-        let controller = self.controller.take().context("the controller is not running")?;
+        let controller = self
+            .controller
+            .take()
+            .context("the controller is not running")?;
         controller.stop().await?;
         Ok("k8s_sync::run returned Ok".into())
     }
@@ -566,10 +575,13 @@ impl Demo {
             // A failed step: stop the controller before reading, so the sections hold still.
             let _stopped = controller.stop().await;
         }
-        println!("\nSecrets and ConfigMaps ({}):", match self.show_values {
-            true => "values shown",
-            false => show::MASKED_NOTE,
-        });
+        println!(
+            "\nSecrets and ConfigMaps ({}):",
+            match self.show_values {
+                true => "values shown",
+                false => show::MASKED_NOTE,
+            }
+        );
         match report::outputs(cluster).await {
             Ok(outputs) => {
                 for o in outputs {

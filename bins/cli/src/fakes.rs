@@ -183,6 +183,7 @@ impl AzureFakes {
     pub fn shutdown(&self) {
         self.kv.shutdown();
         self.entra.shutdown();
+        self.imds.shutdown();
     }
 }
 

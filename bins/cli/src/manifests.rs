@@ -53,7 +53,9 @@ impl Document {
     /// `kind name` (namespace/name when namespaced), for messages.
     pub fn describe(&self) -> String {
         let kind = self.value["kind"].as_str().unwrap_or("(no kind)");
-        let name = self.value["metadata"]["name"].as_str().unwrap_or("(no name)");
+        let name = self.value["metadata"]["name"]
+            .as_str()
+            .unwrap_or("(no name)");
         match self.value["metadata"]["namespace"].as_str() {
             Some(ns) => format!("{kind} {ns}/{name}"),
             None => format!("{kind} {name}"),
@@ -156,8 +158,7 @@ pub fn read_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<Document>> {
 
 fn manifest_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?
-    {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let path = entry
             .with_context(|| format!("cannot list {}", dir.display()))?
             .path();

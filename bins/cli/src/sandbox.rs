@@ -154,17 +154,18 @@ fn describe(cluster: &Cluster, files: &Files, controller: bool) -> String {
             ""
         }
     );
-    let _ = writeln!(
-        s,
-        "  Kubernetes API server  {}",
-        cluster.api.url()
-    );
+    let _ = writeln!(s, "  Kubernetes API server  {}", cluster.api.url());
     for (host, addr) in cluster.azure.kv.resolve_overrides() {
         let _ = writeln!(s, "  Key Vault              https://{host}/ -> {addr}");
     }
     let _ = writeln!(
         s,
         "  Entra ID               https://login.microsoftonline.com/ (every cloud's authority host) -> {entra}"
+    );
+    let _ = writeln!(
+        s,
+        "  IMDS                   http://{} (managed identities; AZURE_POD_IDENTITY_AUTHORITY_HOST)",
+        cluster.azure.imds.addr()
     );
     let _ = writeln!(s, "  kubeconfig             {kubeconfig}");
     let _ = writeln!(s, "  CA certificate         {}", files.ca.display());

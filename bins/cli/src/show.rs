@@ -38,10 +38,11 @@ pub fn object_listing(obj: &Value, show_values: bool, indent: &str) -> String {
     let kind = obj["kind"].as_str().unwrap_or("Secret");
     let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    let owners: Vec<&str> = obj["metadata"]["ownerReferences"]
+    let mut owners: Vec<&str> = obj["metadata"]["ownerReferences"]
         .as_array()
         .map(|refs| refs.iter().filter_map(|r| r["name"].as_str()).collect())
         .unwrap_or_default();
+    owners.sort_unstable();
     let mut out = format!("{indent}{kind} {ns}/{name}");
     if let Some(t) = obj["type"].as_str() {
         out.push_str(&format!("  type {t}"));
@@ -129,11 +130,20 @@ mod tests {
     #[test]
     fn masked_listing_shows_lengths_and_never_values() {
         let text = object_listing(&secret(), false, "");
-        assert!(text.starts_with("Secret n/db  type Opaque  written by a\n"), "{text}");
+        assert!(
+            text.starts_with("Secret n/db  type Opaque  written by a\n"),
+            "{text}"
+        );
         assert!(text.contains("password  <masked: 7 bytes>"), "{text}");
-        assert!(!text.contains("hunter2") && !text.contains("aHVudGVyMg"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("aHVudGVyMg"),
+            "{text}"
+        );
         let yaml = yaml_documents(&[secret()], false).expect("yaml");
-        assert!(!yaml.contains("hunter2") && !yaml.contains("aHVudGVyMg"), "{yaml}");
+        assert!(
+            !yaml.contains("hunter2") && !yaml.contains("aHVudGVyMg"),
+            "{yaml}"
+        );
         assert!(yaml.contains("<masked: 7 bytes>"), "{yaml}");
     }
 
@@ -141,7 +151,10 @@ mod tests {
     fn shown_values_are_decoded_and_blocks_indented() {
         let text = object_listing(&secret(), true, "");
         assert!(text.contains("password  hunter2"), "{text}");
-        assert!(text.contains("cert      |\n      line1\n      line2"), "{text}");
+        assert!(
+            text.contains("cert      |\n      line1\n      line2"),
+            "{text}"
+        );
         let yaml = yaml_documents(&[secret(), secret()], true).expect("yaml");
         assert!(yaml.contains("aHVudGVyMg=="), "{yaml}");
         assert_eq!(yaml.matches("---\n").count(), 1, "{yaml}");

@@ -285,7 +285,10 @@ mod tests {
         let err = BUNDLED[0].check(&live, &fixture).expect_err("wrong value");
         let text = err.to_string();
         assert!(text.contains("key password"), "{text}");
-        assert!(!text.contains("wrong-value") && !text.contains("demo-db-password"), "{text}");
+        assert!(
+            !text.contains("wrong-value") && !text.contains("demo-db-password"),
+            "{text}"
+        );
     }
 
     #[test]
