@@ -317,8 +317,9 @@ fn slim_akvs(meta: &mut ObjectMeta) {
 }
 
 /// What the reconciler never reads of an output, dropped before it enters the cache: the
-/// managedFields entries of other managers than this controller's AKVS appliers (their key
-/// ownership is all the reconciler asks of managedFields) and kubectl's last-applied copy.
+/// managedFields entries of other managers than this controller's AKVS appliers, and of
+/// those only the key sets the reconciler asks about (data, binaryData, labels,
+/// annotations); kubectl's last-applied copy.
 fn slim_output(meta: &mut ObjectMeta, prefix: &str) {
     if let Some(entries) = meta.managed_fields.as_mut() {
         entries.retain(|m| {
@@ -328,8 +329,26 @@ fn slim_output(meta: &mut ObjectMeta, prefix: &str) {
                     .and_then(|n| n.strip_prefix(prefix))
                     .is_some_and(|r| r.starts_with('/'))
         });
+        for m in entries.iter_mut() {
+            m.api_version = None;
+            m.time = None;
+            if let Some(f) = m.fields_v1.as_mut() {
+                keep_read_fields(&mut f.0);
+            }
+        }
     }
     drop_last_applied(meta);
+}
+
+/// Keeps of a FieldsV1 set only `f:data`, `f:binaryData` and `f:metadata` → `f:labels`,
+/// `f:annotations` (what `render::Existing` reads).
+fn keep_read_fields(fields: &mut serde_json::Value) {
+    if let Some(top) = fields.as_object_mut() {
+        top.retain(|k, _| matches!(k.as_str(), "f:data" | "f:binaryData" | "f:metadata"));
+        if let Some(meta) = top.get_mut("f:metadata").and_then(|m| m.as_object_mut()) {
+            meta.retain(|k, _| matches!(k.as_str(), "f:labels" | "f:annotations"));
+        }
+    }
 }
 
 fn drop_last_applied(meta: &mut ObjectMeta) {
@@ -421,4 +440,108 @@ async fn run_controller(
         })
         .await;
     info!("controller stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::Existing;
+    use serde_json::json;
+
+    /// A Secret as the API server returns it after two AKVS applied keys and kubectl edited it.
+    fn shared_secret() -> Secret {
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": "s", "namespace": "ns",
+                "labels": {"spv.no/akv2k8s-managed": "true", "team": "a"},
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"big\": true}",
+                    "note": "x"
+                },
+                "managedFields": [
+                    {"manager": "akv2k8s/a", "operation": "Apply", "apiVersion": "v1",
+                     "time": "2026-12-03T10:00:00Z", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:data": {"f:k1": {}}, "f:type": {},
+                        "f:metadata": {"f:labels": {"f:spv.no/akv2k8s-managed": {}, "f:team": {}},
+                                       "f:annotations": {"f:note": {}},
+                                       "f:ownerReferences": {"k:{\"uid\":\"u1\"}": {}}}}},
+                    {"manager": "akv2k8s/b", "operation": "Apply", "apiVersion": "v1",
+                     "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:data": {"f:k2": {}}, "f:binaryData": {"f:b": {}}}},
+                    {"manager": "kubectl-edit", "operation": "Update", "apiVersion": "v1",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:k3": {}}}},
+                    {"manager": "other/a", "operation": "Apply", "apiVersion": "v1",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:k4": {}}}}
+                ]
+            },
+            "type": "Opaque",
+            "data": {"k1": "djE=", "k2": "djI=", "k3": "djM=", "k4": "djQ="}
+        }))
+        .expect("secret")
+    }
+
+    #[test]
+    fn slimmed_outputs_answer_every_ownership_question_as_before() {
+        let full = shared_secret();
+        let mut slim = full.clone();
+        slim_output(&mut slim.metadata, "akv2k8s");
+        let (a, b) = (Existing::from_secret(&full), Existing::from_secret(&slim));
+        for manager in ["akv2k8s/a", "akv2k8s/b", "akv2k8s/c"] {
+            for path in [
+                &["data"][..],
+                &["binaryData"],
+                &["labels"],
+                &["annotations"],
+            ] {
+                assert_eq!(
+                    a.owned(manager, path),
+                    b.owned(manager, path),
+                    "{manager} {path:?}"
+                );
+            }
+            let keys = ["k1", "k2", "k3", "k4", "b"];
+            assert_eq!(
+                a.conflicting_keys("akv2k8s", manager, &keys),
+                b.conflicting_keys("akv2k8s", manager, &keys),
+                "{manager}"
+            );
+        }
+        assert_eq!(a.data, b.data);
+        let entries = slim.metadata.managed_fields.as_deref().unwrap_or_default();
+        assert_eq!(entries.len(), 2, "only this controller's appliers");
+        assert_eq!(
+            entries[0].fields_v1.as_ref().map(|f| f.0.clone()),
+            Some(json!({"f:data": {"f:k1": {}},
+                "f:metadata": {"f:labels": {"f:spv.no/akv2k8s-managed": {}, "f:team": {}},
+                               "f:annotations": {"f:note": {}}}}))
+        );
+        let annotations = slim.metadata.annotations.unwrap_or_default();
+        assert!(!annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+        assert_eq!(annotations.get("note").map(String::as_str), Some("x"));
+    }
+
+    #[test]
+    fn slimmed_akvs_keep_what_the_reconciler_reads() {
+        let mut meta: ObjectMeta = serde_json::from_value(json!({
+            "name": "a", "namespace": "ns", "uid": "u1", "generation": 3,
+            "labels": {"l": "1"}, "finalizers": ["spv.no/akv2k8s-outputs"],
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "x": "y"},
+            "managedFields": [{"manager": "kubectl", "operation": "Update"}]
+        }))
+        .expect("meta");
+        slim_akvs(&mut meta);
+        assert_eq!(meta.managed_fields, None);
+        assert_eq!(meta.generation, Some(3));
+        assert_eq!(
+            meta.finalizers.as_deref(),
+            Some(&["spv.no/akv2k8s-outputs".to_owned()][..])
+        );
+        assert_eq!(
+            meta.annotations
+                .unwrap_or_default()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["x"]
+        );
+    }
 }
