@@ -315,7 +315,13 @@ pub fn comparable(object: &Value) -> Value {
         }
     }
     let mut meta = serde_json::Map::new();
-    for field in ["name", "namespace", "labels", "annotations", "ownerReferences"] {
+    for field in [
+        "name",
+        "namespace",
+        "labels",
+        "annotations",
+        "ownerReferences",
+    ] {
         if let Some(v) = object["metadata"].get(field).filter(|v| !is_empty(v)) {
             meta.insert(field.into(), v.clone());
         }
