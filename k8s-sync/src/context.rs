@@ -15,14 +15,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use akv_client::KeyVaultProvider;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
-use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::controller::SyncConfig;
 use crate::crd::v2beta1::AzureKeyVaultSecretStatus;
 use crate::events::EventPublisher;
+use crate::index::OutputIndex;
 use crate::metrics::SyncMetrics;
+use crate::render::{Existing, OutputKind};
 
 /// Shared state of one controller run.
 pub struct Context {
@@ -37,9 +37,9 @@ pub struct Context {
     /// Event publisher (`events.k8s.io/v1`).
     pub events: EventPublisher,
     /// Managed Secrets (label-selected watch).
-    pub secrets: Store<Secret>,
+    pub secrets: Arc<OutputIndex>,
     /// Managed ConfigMaps (label-selected watch).
-    pub config_maps: Store<ConfigMap>,
+    pub config_maps: Arc<OutputIndex>,
     objects: Mutex<HashMap<(String, String), Tracked>>,
 }
 
@@ -81,8 +81,8 @@ impl Context {
         cfg: SyncConfig,
         metrics: SyncMetrics,
         events: EventPublisher,
-        secrets: Store<Secret>,
-        config_maps: Store<ConfigMap>,
+        secrets: Arc<OutputIndex>,
+        config_maps: Arc<OutputIndex>,
     ) -> Self {
         Self {
             client,
@@ -211,15 +211,17 @@ impl Context {
         });
     }
 
-    /// A managed Secret from the store.
-    pub fn cached_secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
-        self.secrets.get(&ObjectRef::new(name).within(namespace))
+    /// The index of managed objects of `kind`.
+    pub fn index(&self, kind: OutputKind) -> &OutputIndex {
+        match kind {
+            OutputKind::Secret => &self.secrets,
+            OutputKind::ConfigMap => &self.config_maps,
+        }
     }
 
-    /// A managed ConfigMap from the store.
-    pub fn cached_config_map(&self, namespace: &str, name: &str) -> Option<Arc<ConfigMap>> {
-        self.config_maps
-            .get(&ObjectRef::new(name).within(namespace))
+    /// A managed Secret or ConfigMap from its index.
+    pub fn cached(&self, kind: OutputKind, namespace: &str, name: &str) -> Option<Arc<Existing>> {
+        self.index(kind).get(namespace, name)
     }
 
     /// The next periodic refresh: the resync period plus up to `resync_jitter` of it, never

@@ -10,10 +10,11 @@
 //!
 //! * AKVS are watched in one namespace or all, filtered by `label_selector` (`OBJECT_LABELS`).
 //! * Secrets and ConfigMaps are watched only when they carry [`crate::render::MANAGED_LABEL`],
-//!   into stores the reconciler reads: memory grows with outputs, not with the cluster. What
-//!   the reconciler never reads is dropped before objects enter the caches: an AKVS's
-//!   managedFields, an output's managedFields entries of other managers, and kubectl's
-//!   last-applied annotation. Events are published with bounded memory ([`crate::events`]).
+//!   into compact indexes the reconciler reads ([`OutputIndex`]: digests instead of values,
+//!   only the managedFields facts ownership needs): memory grows with outputs, not with the
+//!   cluster. An AKVS's managedFields and kubectl's last-applied annotation are dropped before
+//!   it enters the controller's cache. Events are published with bounded memory
+//!   ([`crate::events`]).
 //! * Each AKVS is requeued every `azure_resync_period` plus jitter; its Key Vault read goes
 //!   through an akv-client [`ReadPlane`] whose TTL is the resync period, so a Key Vault object
 //!   is read at most once per period however many AKVS use it.
@@ -34,7 +35,7 @@ use akv_client::KeyVaultProvider;
 use akv_client::cache::{OverBudget, ReadConfig, ReadPlane};
 use akv_client::format::FormatOptions;
 use akv_client::metrics::ClientMetrics;
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
@@ -48,6 +49,7 @@ use crate::context::Context;
 use crate::crd::v2beta1::AzureKeyVaultSecret;
 use crate::error::{Error, Result};
 use crate::events::EventPublisher;
+use crate::index::OutputIndex;
 use crate::leader::{LeaderElectionConfig, LeaderElector};
 use crate::metrics::SyncMetrics;
 use crate::reconcile::{error_policy, reconcile};
@@ -316,41 +318,6 @@ fn slim_akvs(meta: &mut ObjectMeta) {
     drop_last_applied(meta);
 }
 
-/// What the reconciler never reads of an output, dropped before it enters the cache: the
-/// managedFields entries of other managers than this controller's AKVS appliers, and of
-/// those only the key sets the reconciler asks about (data, binaryData, labels,
-/// annotations); kubectl's last-applied copy.
-fn slim_output(meta: &mut ObjectMeta, prefix: &str) {
-    if let Some(entries) = meta.managed_fields.as_mut() {
-        entries.retain(|m| {
-            m.operation.as_deref() == Some("Apply")
-                && m.manager
-                    .as_deref()
-                    .and_then(|n| n.strip_prefix(prefix))
-                    .is_some_and(|r| r.starts_with('/'))
-        });
-        for m in entries.iter_mut() {
-            m.api_version = None;
-            m.time = None;
-            if let Some(f) = m.fields_v1.as_mut() {
-                keep_read_fields(&mut f.0);
-            }
-        }
-    }
-    drop_last_applied(meta);
-}
-
-/// Keeps of a FieldsV1 set only `f:data`, `f:binaryData` and `f:metadata` → `f:labels`,
-/// `f:annotations` (what `render::Existing` reads).
-fn keep_read_fields(fields: &mut serde_json::Value) {
-    if let Some(top) = fields.as_object_mut() {
-        top.retain(|k, _| matches!(k.as_str(), "f:data" | "f:binaryData" | "f:metadata"));
-        if let Some(meta) = top.get_mut("f:metadata").and_then(|m| m.as_object_mut()) {
-            meta.retain(|k, _| matches!(k.as_str(), "f:labels" | "f:annotations"));
-        }
-    }
-}
-
 fn drop_last_applied(meta: &mut ObjectMeta) {
     if let Some(a) = meta.annotations.as_mut() {
         for k in SKIPPED_ANNOTATIONS {
@@ -381,21 +348,27 @@ async fn run_controller(
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let managed = watcher::Config::default().labels(&format!("{MANAGED_LABEL}={MANAGED_VALUE}"));
-    let (secrets, secrets_writer) = reflector::store();
-    let (config_maps, config_maps_writer) = reflector::store();
-    let prefix = cfg.field_manager_prefix.clone();
+    let secrets = Arc::new(OutputIndex::new());
+    let config_maps = Arc::new(OutputIndex::new());
     let secret_stream = watcher(secrets_api, managed.clone())
         .default_backoff()
-        .modify({
-            let prefix = prefix.clone();
-            move |s: &mut Secret| slim_output(&mut s.metadata, &prefix)
+        .map_ok({
+            let index = secrets.clone();
+            move |ev| {
+                index.apply(&ev);
+                ev
+            }
         })
-        .reflect(secrets_writer)
         .touched_objects();
     let config_map_stream = watcher(config_maps_api, managed)
         .default_backoff()
-        .modify(move |c: &mut ConfigMap| slim_output(&mut c.metadata, &prefix))
-        .reflect(config_maps_writer)
+        .map_ok({
+            let index = config_maps.clone();
+            move |ev| {
+                index.apply(&ev);
+                ev
+            }
+        })
         .touched_objects();
     let mut akvs_cfg = watcher::Config::default();
     if let Some(sel) = cfg.label_selector.as_deref().filter(|s| !s.is_empty()) {
@@ -445,80 +418,7 @@ async fn run_controller(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::Existing;
     use serde_json::json;
-
-    /// A Secret as the API server returns it after two AKVS applied keys and kubectl edited it.
-    fn shared_secret() -> Secret {
-        serde_json::from_value(json!({
-            "metadata": {
-                "name": "s", "namespace": "ns",
-                "labels": {"spv.no/akv2k8s-managed": "true", "team": "a"},
-                "annotations": {
-                    "kubectl.kubernetes.io/last-applied-configuration": "{\"big\": true}",
-                    "note": "x"
-                },
-                "managedFields": [
-                    {"manager": "akv2k8s/a", "operation": "Apply", "apiVersion": "v1",
-                     "time": "2026-12-03T10:00:00Z", "fieldsType": "FieldsV1",
-                     "fieldsV1": {"f:data": {"f:k1": {}}, "f:type": {},
-                        "f:metadata": {"f:labels": {"f:spv.no/akv2k8s-managed": {}, "f:team": {}},
-                                       "f:annotations": {"f:note": {}},
-                                       "f:ownerReferences": {"k:{\"uid\":\"u1\"}": {}}}}},
-                    {"manager": "akv2k8s/b", "operation": "Apply", "apiVersion": "v1",
-                     "fieldsType": "FieldsV1",
-                     "fieldsV1": {"f:data": {"f:k2": {}}, "f:binaryData": {"f:b": {}}}},
-                    {"manager": "kubectl-edit", "operation": "Update", "apiVersion": "v1",
-                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:k3": {}}}},
-                    {"manager": "other/a", "operation": "Apply", "apiVersion": "v1",
-                     "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:k4": {}}}}
-                ]
-            },
-            "type": "Opaque",
-            "data": {"k1": "djE=", "k2": "djI=", "k3": "djM=", "k4": "djQ="}
-        }))
-        .expect("secret")
-    }
-
-    #[test]
-    fn slimmed_outputs_answer_every_ownership_question_as_before() {
-        let full = shared_secret();
-        let mut slim = full.clone();
-        slim_output(&mut slim.metadata, "akv2k8s");
-        let (a, b) = (Existing::from_secret(&full), Existing::from_secret(&slim));
-        for manager in ["akv2k8s/a", "akv2k8s/b", "akv2k8s/c"] {
-            for path in [
-                &["data"][..],
-                &["binaryData"],
-                &["labels"],
-                &["annotations"],
-            ] {
-                assert_eq!(
-                    a.owned(manager, path),
-                    b.owned(manager, path),
-                    "{manager} {path:?}"
-                );
-            }
-            let keys = ["k1", "k2", "k3", "k4", "b"];
-            assert_eq!(
-                a.conflicting_keys("akv2k8s", manager, &keys),
-                b.conflicting_keys("akv2k8s", manager, &keys),
-                "{manager}"
-            );
-        }
-        assert_eq!(a.data, b.data);
-        let entries = slim.metadata.managed_fields.as_deref().unwrap_or_default();
-        assert_eq!(entries.len(), 2, "only this controller's appliers");
-        assert_eq!(
-            entries[0].fields_v1.as_ref().map(|f| f.0.clone()),
-            Some(json!({"f:data": {"f:k1": {}},
-                "f:metadata": {"f:labels": {"f:spv.no/akv2k8s-managed": {}, "f:team": {}},
-                               "f:annotations": {"f:note": {}}}}))
-        );
-        let annotations = slim.metadata.annotations.unwrap_or_default();
-        assert!(!annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
-        assert_eq!(annotations.get("note").map(String::as_str), Some("x"));
-    }
 
     #[test]
     fn slimmed_akvs_keep_what_the_reconciler_reads() {
@@ -532,6 +432,7 @@ mod tests {
         slim_akvs(&mut meta);
         assert_eq!(meta.managed_fields, None);
         assert_eq!(meta.generation, Some(3));
+        assert_eq!(meta.uid.as_deref(), Some("u1"));
         assert_eq!(
             meta.finalizers.as_deref(),
             Some(&["spv.no/akv2k8s-outputs".to_owned()][..])

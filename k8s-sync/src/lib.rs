@@ -20,6 +20,7 @@
 //!   server-side apply configuration of its Secret/ConfigMap, and the ownership checks.
 //! * [`preview`]: the Key Vault read and formatting of one AKVS, shared by the reconciler and
 //!   `akv2k8s render`, and the manifests the controller would apply.
+//! * [`index`]: the compact index of managed Secrets/ConfigMaps the reconciler reads.
 //! * [`events`]: `events.k8s.io/v1` Events with series and bounded memory.
 //! * [`reconcile`] (+ [`error_policy`]): one sync of one AKVS (outputs, status, Events,
 //!   finalizer), with [`context::Context`] shared by all reconciles.
@@ -82,6 +83,7 @@ pub mod controller;
 pub mod crd;
 mod error;
 pub mod events;
+pub mod index;
 pub mod leader;
 pub mod metrics;
 pub mod preview;

@@ -236,7 +236,7 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
     {
         version = Some(ver.clone());
         let existing = existing(ctx, output.kind, &ns, &output.name).await?;
-        let (labels, annotations) = render::propagated(akvs, existing.as_ref(), &manager);
+        let (labels, annotations) = render::propagated(akvs, existing.as_deref(), &manager);
         let Some(owner) = render::owner_reference(akvs) else {
             return Ok(Action::await_change());
         };
@@ -251,7 +251,7 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
         };
         let plan = classify(
             &desired,
-            existing.as_ref(),
+            existing.as_deref(),
             &uid,
             &ctx.cfg.field_manager_prefix,
             &manager,
@@ -299,7 +299,7 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
                 shared: false,
             } => {
                 let e = existing
-                    .as_ref()
+                    .as_deref()
                     .expect("invariant: TypeChanged needs an existing object");
                 delete_output(ctx, output.kind, &ns, &output.name, e).await?;
                 publish(

@@ -21,16 +21,14 @@
 //! existing object without the label and without an ownerReference to the AKVS is *foreign*
 //! and is never written. Nothing here logs or formats values: comparisons happen in memory.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use akv_client::cert::ChainOrder as ClientChainOrder;
 use akv_client::format::{ObjectSpec, ObjectType as ClientObjectType, Target, Values, secret_type};
 use akv_client::secret::Transform;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    ManagedFieldsEntry, ObjectMeta, OwnerReference,
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource as _, ResourceExt as _};
 use serde_json::Value;
 
@@ -220,169 +218,6 @@ pub fn owner_reference(akvs: &AzureKeyVaultSecret) -> Option<OwnerReference> {
     })
 }
 
-/// An existing output object, reduced to what the controller compares.
-#[derive(Clone, Default, PartialEq)]
-pub struct Existing {
-    /// uid.
-    pub uid: Option<String>,
-    /// resourceVersion.
-    pub resource_version: Option<String>,
-    /// Secret type (`None` for ConfigMaps; `Opaque` when a Secret has none).
-    pub secret_type: Option<String>,
-    /// Data (ConfigMap `data` and `binaryData` merged).
-    pub data: BTreeMap<String, Vec<u8>>,
-    /// Labels.
-    pub labels: BTreeMap<String, String>,
-    /// Annotations.
-    pub annotations: BTreeMap<String, String>,
-    /// ownerReferences.
-    pub owners: Vec<OwnerReference>,
-    /// managedFields.
-    pub managed_fields: Vec<ManagedFieldsEntry>,
-}
-
-impl std::fmt::Debug for Existing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Existing")
-            .field("uid", &self.uid)
-            .field("secret_type", &self.secret_type)
-            .field("keys", &self.data.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Existing {
-    fn from_meta(meta: &ObjectMeta) -> Self {
-        Self {
-            uid: meta.uid.clone(),
-            resource_version: meta.resource_version.clone(),
-            labels: meta.labels.clone().unwrap_or_default(),
-            annotations: meta.annotations.clone().unwrap_or_default(),
-            owners: meta.owner_references.clone().unwrap_or_default(),
-            managed_fields: meta.managed_fields.clone().unwrap_or_default(),
-            ..Default::default()
-        }
-    }
-
-    /// From a Secret.
-    pub fn from_secret(s: &Secret) -> Self {
-        let mut e = Self::from_meta(&s.metadata);
-        e.secret_type = Some(
-            s.type_
-                .clone()
-                .unwrap_or_else(|| secret_type::OPAQUE.to_owned()),
-        );
-        e.data = s
-            .data
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect();
-        e
-    }
-
-    /// From a ConfigMap.
-    pub fn from_config_map(c: &ConfigMap) -> Self {
-        let mut e = Self::from_meta(&c.metadata);
-        e.data = c
-            .data
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-            .chain(
-                c.binary_data
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), v.0.clone())),
-            )
-            .collect();
-        e
-    }
-
-    /// Whether the controller may write this object for the AKVS with `uid`: it carries the
-    /// managed label, or an ownerReference to that AKVS (an output upstream akv2k8s wrote).
-    pub fn is_ours(&self, uid: &str) -> bool {
-        self.labels.get(MANAGED_LABEL).map(String::as_str) == Some(MANAGED_VALUE)
-            || self.owned_by(uid)
-    }
-
-    /// Whether an ownerReference names the AKVS with `uid`.
-    pub fn owned_by(&self, uid: &str) -> bool {
-        self.owners.iter().any(|o| o.uid == uid)
-    }
-
-    /// uids of the other AKVS that own this object.
-    pub fn other_owners(&self, uid: &str) -> Vec<String> {
-        self.owners
-            .iter()
-            .filter(|o| o.kind == crate::crd::KIND && o.uid != uid)
-            .map(|o| o.uid.clone())
-            .collect()
-    }
-
-    /// The fields under `top` (e.g. `data`, `labels`) owned by `manager`'s apply entry.
-    pub fn owned(&self, manager: &str, path: &[&str]) -> BTreeSet<String> {
-        self.managed_fields
-            .iter()
-            .filter(|m| m.manager.as_deref() == Some(manager) && is_apply(m))
-            .flat_map(|m| fields_at(m, path))
-            .collect()
-    }
-
-    /// Keys of `keys` that an apply entry of another AKVS (manager `<prefix>/…` other than
-    /// `manager`) owns under `data` or `binaryData`.
-    pub fn conflicting_keys(&self, prefix: &str, manager: &str, keys: &[&str]) -> Vec<String> {
-        let theirs: BTreeSet<String> = self
-            .managed_fields
-            .iter()
-            .filter(|m| is_apply(m))
-            .filter(|m| {
-                m.manager.as_deref().is_some_and(|n| {
-                    n != manager && n.strip_prefix(prefix).is_some_and(|r| r.starts_with('/'))
-                })
-            })
-            .flat_map(|m| {
-                let mut v = fields_at(m, &["data"]);
-                v.extend(fields_at(m, &["binaryData"]));
-                v
-            })
-            .collect();
-        keys.iter()
-            .filter(|k| theirs.contains(**k))
-            .map(|k| (*k).to_owned())
-            .collect()
-    }
-}
-
-fn is_apply(m: &ManagedFieldsEntry) -> bool {
-    m.operation.as_deref() == Some("Apply") && m.subresource.as_deref().unwrap_or("").is_empty()
-}
-
-/// The keys of the FieldsV1 map at `f:<path…>` of one entry.
-fn fields_at(m: &ManagedFieldsEntry, path: &[&str]) -> Vec<String> {
-    let mut node = match m.fields_v1.as_ref() {
-        Some(f) => &f.0,
-        None => return Vec::new(),
-    };
-    let meta = matches!(
-        path.first(),
-        Some(&"labels" | &"annotations" | &"ownerReferences")
-    );
-    if meta {
-        node = &node["f:metadata"];
-    }
-    for p in path {
-        node = &node[format!("f:{p}")];
-    }
-    node.as_object()
-        .map(|o| {
-            o.keys()
-                .filter_map(|k| k.strip_prefix("f:").map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// What one AKVS wants one output object to hold.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Desired {
@@ -408,17 +243,16 @@ pub fn propagated(
     existing: Option<&Existing>,
     manager: &str,
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-    let keep =
-        |field: &str, current: Option<&BTreeMap<String, String>>, k: &str, v: &str| -> bool {
-            let (Some(e), Some(cur)) = (existing, current) else {
-                return true;
-            };
-            match cur.get(k) {
-                None => true,
-                Some(c) if c == v => true,
-                Some(_) => e.owned(manager, &[field]).contains(k),
-            }
+    let keep = |field: &str, current: Option<&SmallMap<String>>, k: &str, v: &str| -> bool {
+        let (Some(e), Some(cur)) = (existing, current) else {
+            return true;
         };
+        match cur.get(k) {
+            None => true,
+            Some(c) if c == v => true,
+            Some(_) => e.owned(manager, field).contains(k),
+        }
+    };
     let mut labels: BTreeMap<String, String> = akvs
         .labels()
         .iter()
@@ -499,13 +333,12 @@ pub fn up_to_date(desired: &Desired, e: &Existing, uid: &str, manager: &str) -> 
         .values
         .0
         .iter()
-        .all(|(k, v)| e.data.get(k).map(Vec::as_slice) == Some(v.as_bytes()));
-    let mut owned_keys = e.owned(manager, &["data"]);
-    owned_keys.extend(e.owned(manager, &["binaryData"]));
+        .all(|(k, v)| e.holds(k, v.as_bytes()));
+    let owned_keys = e.owned(manager, "data");
     let no_stale_keys = owned_keys.iter().all(|k| desired.values.0.contains_key(k));
-    let map_ok = |want: &BTreeMap<String, String>, have: &BTreeMap<String, String>, f: &str| {
+    let map_ok = |want: &BTreeMap<String, String>, have: &SmallMap<String>, f: &str| {
         want.iter().all(|(k, v)| have.get(k) == Some(v))
-            && e.owned(manager, &[f]).iter().all(|k| want.contains_key(k))
+            && e.owned(manager, f).iter().all(|k| want.contains_key(k))
     };
     data_equal
         && no_stale_keys
@@ -614,6 +447,10 @@ pub fn version_hash(
     }
     format!("{h:016x}")
 }
+
+mod existing;
+
+pub use existing::{Applied, Digest, Existing, SmallMap};
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,8 @@
 //! otherwise an apply with only its identity gives up this AKVS's keys, labels, annotations
 //! and ownerReference, which the API server then removes.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt as _;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
@@ -14,28 +16,17 @@ use crate::crd::v2beta1::AzureKeyVaultSecret;
 use crate::error::{Error, Result};
 use crate::render::{self, Desired, Existing, OutputKind};
 
-/// The existing output: from the store of managed objects, else from the API server (an
-/// object without the managed label is not in the store).
+/// The existing output: from the index of managed objects, else from the API server (an
+/// object without the managed label is not in the index).
 pub(super) async fn existing(
     ctx: &Context,
     kind: OutputKind,
     namespace: &str,
     name: &str,
-) -> Result<Option<Existing>> {
-    let _ = match kind {
-        OutputKind::Secret => ctx.secrets.wait_until_ready().await,
-        OutputKind::ConfigMap => ctx.config_maps.wait_until_ready().await,
-    };
-    let cached = match kind {
-        OutputKind::Secret => ctx
-            .cached_secret(namespace, name)
-            .map(|s| Existing::from_secret(&s)),
-        OutputKind::ConfigMap => ctx
-            .cached_config_map(namespace, name)
-            .map(|c| Existing::from_config_map(&c)),
-    };
-    if cached.is_some() {
-        return Ok(cached);
+) -> Result<Option<Arc<Existing>>> {
+    ctx.index(kind).wait_until_ready().await;
+    if let Some(cached) = ctx.cached(kind, namespace, name) {
+        return Ok(Some(cached));
     }
     let get_err = |source| Error::GetOutput {
         kind,
@@ -48,12 +39,12 @@ pub(super) async fn existing(
             .get_opt(name)
             .await
             .map_err(get_err)?
-            .map(|s| Existing::from_secret(&s)),
+            .map(|s| Arc::new(Existing::from_secret(&s))),
         OutputKind::ConfigMap => Api::<ConfigMap>::namespaced(ctx.client.clone(), namespace)
             .get_opt(name)
             .await
             .map_err(get_err)?
-            .map(|c| Existing::from_config_map(&c)),
+            .map(|c| Arc::new(Existing::from_config_map(&c))),
     })
 }
 
@@ -135,7 +126,7 @@ pub(super) async fn release(
     let Some(e) = existing(ctx, kind, namespace, name).await? else {
         return Ok(());
     };
-    let ours = e.owned_by(uid) || !e.owned(manager, &["data"]).is_empty();
+    let ours = e.owned_by(uid) || !e.owned(manager, "data").is_empty();
     if !ours || !e.is_ours(uid) {
         return Ok(());
     }
@@ -202,30 +193,19 @@ pub(super) async fn release_all(
     Ok(())
 }
 
-/// Outputs in the stores of managed objects that carry an ownerReference to `uid`.
+/// Outputs in the indexes of managed objects that carry an ownerReference to `uid`.
 pub(super) fn owned_in_stores(
     ctx: &Context,
     namespace: &str,
     uid: &str,
 ) -> Vec<(OutputKind, String)> {
-    let owned = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        meta.namespace.as_deref() == Some(namespace)
-            && meta
-                .owner_references
-                .as_ref()
-                .is_some_and(|r| r.iter().any(|o| o.uid == uid))
-    };
-    let secrets = ctx
-        .secrets
-        .state()
+    [OutputKind::Secret, OutputKind::ConfigMap]
         .into_iter()
-        .filter(|s| owned(&s.metadata))
-        .map(|s| (OutputKind::Secret, s.name_any()));
-    let config_maps = ctx
-        .config_maps
-        .state()
-        .into_iter()
-        .filter(|c| owned(&c.metadata))
-        .map(|c| (OutputKind::ConfigMap, c.name_any()));
-    secrets.chain(config_maps).collect()
+        .flat_map(|kind| {
+            ctx.index(kind)
+                .owned_by(namespace, uid)
+                .into_iter()
+                .map(move |n| (kind, n))
+        })
+        .collect()
 }

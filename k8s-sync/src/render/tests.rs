@@ -1,5 +1,5 @@
 use akv_client::secret::SecretValue;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 use serde_json::json;
 
 use super::*;
@@ -44,13 +44,14 @@ fn desired(a: &AzureKeyVaultSecret, v: Values, existing: Option<&Existing>) -> D
     }
 }
 
-fn applied(manager: &str, fields: Value) -> ManagedFieldsEntry {
-    ManagedFieldsEntry {
+fn applied(manager: &str, fields: Value) -> Applied {
+    Applied::from_entry(&ManagedFieldsEntry {
         manager: Some(manager.into()),
         operation: Some("Apply".into()),
         fields_v1: Some(FieldsV1(fields)),
         ..Default::default()
-    }
+    })
+    .expect("an apply entry")
 }
 
 #[test]
@@ -212,11 +213,11 @@ fn classify_decides_per_ownership_type_and_content() {
     let ours = Existing {
         uid: Some("s-uid".into()),
         secret_type: Some("Opaque".into()),
-        data: [("k".to_owned(), b"v".to_vec())].into(),
-        labels: d.labels.clone(),
-        annotations: d.annotations.clone(),
+        data: [("k".to_owned(), existing::digest(b"v"))].into(),
+        labels: d.labels.clone().into_iter().collect(),
+        annotations: d.annotations.clone().into_iter().collect(),
         owners: vec![d.owner.clone()],
-        managed_fields: vec![applied(m, json!({"f:data": {"f:k": {}}}))],
+        applied: vec![applied(m, json!({"f:data": {"f:k": {}}}))],
         ..Default::default()
     };
     assert_eq!(classify(&d, None, "uid-1", "akv2k8s", m), Plan::Apply);
@@ -235,14 +236,14 @@ fn classify_decides_per_ownership_type_and_content() {
     );
 
     let mut changed = ours.clone();
-    changed.data.insert("k".into(), b"old".to_vec());
+    changed.data.insert("k".into(), existing::digest(b"old"));
     assert_eq!(
         classify(&d, Some(&changed), "uid-1", "akv2k8s", m),
         Plan::Apply
     );
 
     let mut stale = ours.clone();
-    stale.managed_fields = vec![applied(m, json!({"f:data": {"f:k": {}, "f:old": {}}}))];
+    stale.applied = vec![applied(m, json!({"f:data": {"f:k": {}, "f:old": {}}}))];
     assert_eq!(
         classify(&d, Some(&stale), "uid-1", "akv2k8s", m),
         Plan::Apply,
@@ -261,7 +262,7 @@ fn classify_decides_per_ownership_type_and_content() {
 
     let mut contested = ours.clone();
     contested
-        .managed_fields
+        .applied
         .push(applied("akv2k8s/other", json!({"f:data": {"f:k": {}}})));
     assert_eq!(
         classify(&d, Some(&contested), "uid-1", "akv2k8s", m),
@@ -269,7 +270,7 @@ fn classify_decides_per_ownership_type_and_content() {
     );
     let mut kubectl = ours.clone();
     kubectl
-        .managed_fields
+        .applied
         .push(applied("kubectl", json!({"f:data": {"f:k": {}}})));
     assert_eq!(
         classify(&d, Some(&kubectl), "uid-1", "akv2k8s", m),
@@ -294,7 +295,7 @@ fn propagation_never_clobbers_values_others_set() {
     );
 
     let mut mine = existing.clone();
-    mine.managed_fields = vec![applied(
+    mine.applied = vec![applied(
         "akv2k8s/db",
         json!({"f:metadata": {"f:labels": {"f:team": {}}}}),
     )];
@@ -328,9 +329,95 @@ fn version_hash_follows_version_ids_not_values() {
 #[test]
 fn existing_debug_lists_keys_only() {
     let e = Existing {
-        data: [("password".to_owned(), b"hunter2".to_vec())].into(),
+        data: [("password".to_owned(), existing::digest(b"hunter2"))].into(),
         ..Default::default()
     };
     let dbg = format!("{e:?}");
     assert!(dbg.contains("password") && !dbg.contains("hunter2"));
+}
+
+/// A Secret as the API server returns it after two AKVS applied keys and kubectl edited it.
+fn shared_secret() -> Secret {
+    serde_json::from_value(json!({
+        "metadata": {
+            "name": "s", "namespace": "ns",
+            "labels": {"spv.no/akv2k8s-managed": "true", "team": "a"},
+            "annotations": {"note": "x"},
+            "managedFields": [
+                {"manager": "akv2k8s/a", "operation": "Apply", "apiVersion": "v1",
+                 "time": "2026-12-03T10:00:00Z", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:data": {"f:k1": {}}, "f:type": {},
+                    "f:metadata": {"f:labels": {"f:spv.no/akv2k8s-managed": {}, "f:team": {}},
+                                   "f:annotations": {"f:note": {}},
+                                   "f:ownerReferences": {"k:{\"uid\":\"u1\"}": {}}}}},
+                {"manager": "akv2k8s/b", "operation": "Apply", "apiVersion": "v1",
+                 "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:data": {"f:k2": {}}, "f:binaryData": {"f:b": {}}}},
+                {"manager": "akv2k8s/c", "operation": "Update", "apiVersion": "v1",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:k3": {}}}},
+                {"manager": "akv2k8s/d", "operation": "Apply", "apiVersion": "v1",
+                 "subresource": "status", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:data": {"f:k5": {}}}},
+                {"manager": "other/a", "operation": "Apply", "apiVersion": "v1",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:k4": {}}}}
+            ]
+        },
+        "type": "Opaque",
+        "data": {"k1": "djE=", "k2": "djI=", "k3": "djM=", "k4": "djQ="}
+    }))
+    .expect("secret")
+}
+
+#[test]
+fn existing_keeps_apply_ownership_and_value_digests_only() {
+    let e = Existing::from_secret(&shared_secret());
+    let set = |v: &[&str]| {
+        v.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(e.owned("akv2k8s/a", "data"), set(&["k1"]));
+    assert_eq!(
+        e.owned("akv2k8s/a", "labels"),
+        set(&["spv.no/akv2k8s-managed", "team"])
+    );
+    assert_eq!(e.owned("akv2k8s/a", "annotations"), set(&["note"]));
+    assert_eq!(e.owned("akv2k8s/b", "data"), set(&["b", "k2"]));
+    assert_eq!(e.owned("akv2k8s/b", "binaryData"), set(&["b", "k2"]));
+    assert!(
+        e.owned("akv2k8s/c", "data").is_empty(),
+        "updates own nothing we track"
+    );
+    assert!(
+        e.owned("akv2k8s/d", "data").is_empty(),
+        "subresources are not outputs"
+    );
+    assert_eq!(
+        e.conflicting_keys("akv2k8s", "akv2k8s/a", &["k1", "k2", "k3", "k4", "b"]),
+        ["k2", "b"],
+        "only other AKVS appliers conflict"
+    );
+    assert!(e.holds("k1", b"v1") && !e.holds("k1", b"v2") && !e.holds("zz", b"v1"));
+    assert_eq!(e.secret_type.as_deref(), Some("Opaque"));
+    assert!(e.is_ours("anything"), "managed label");
+    let dbg = format!("{e:?}");
+    assert!(dbg.contains("k1") && !dbg.contains("v1\"") && !dbg.contains("djE="));
+}
+
+#[test]
+fn small_maps_are_sorted_and_later_entries_win() {
+    let m: SmallMap<u8> = [
+        ("b".to_owned(), 1),
+        ("a".to_owned(), 2),
+        ("b".to_owned(), 3),
+    ]
+    .into();
+    assert_eq!(m.iter().collect::<Vec<_>>(), [("a", &2), ("b", &3)]);
+    let mut m = m;
+    m.insert("c".into(), 4);
+    m.insert("a".into(), 5);
+    assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(m.get("a"), Some(&5));
+    assert!(!m.contains_key("z"));
+    assert_eq!(m.len(), 3);
 }
