@@ -212,7 +212,7 @@ impl Context {
     }
 
     /// The index of managed objects of `kind`.
-    pub fn index(&self, kind: OutputKind) -> &OutputIndex {
+    pub fn output_index(&self, kind: OutputKind) -> &OutputIndex {
         match kind {
             OutputKind::Secret => &self.secrets,
             OutputKind::ConfigMap => &self.config_maps,
@@ -221,7 +221,7 @@ impl Context {
 
     /// A managed Secret or ConfigMap from its index.
     pub fn cached(&self, kind: OutputKind, namespace: &str, name: &str) -> Option<Arc<Existing>> {
-        self.index(kind).get(namespace, name)
+        self.output_index(kind).get(namespace, name)
     }
 
     /// The next periodic refresh: the resync period plus up to `resync_jitter` of it, never

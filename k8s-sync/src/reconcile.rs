@@ -189,7 +189,7 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
     // Read Key Vault and render every output (nothing is written before all succeed).
     let read = ReadOptions {
         vault_dns_suffix: ctx.cfg.vault_dns_suffix.clone(),
-        format: ctx.cfg.format.clone(),
+        format: ctx.cfg.format,
     };
     let rendered = match read_outputs(akvs, ctx.key_vault.as_ref(), &read).await {
         Ok(r) => r,

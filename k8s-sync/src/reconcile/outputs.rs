@@ -24,7 +24,7 @@ pub(super) async fn existing(
     namespace: &str,
     name: &str,
 ) -> Result<Option<Arc<Existing>>> {
-    ctx.index(kind).wait_until_ready().await;
+    ctx.output_index(kind).wait_until_ready().await;
     if let Some(cached) = ctx.cached(kind, namespace, name) {
         return Ok(Some(cached));
     }
@@ -202,7 +202,7 @@ pub(super) fn owned_in_stores(
     [OutputKind::Secret, OutputKind::ConfigMap]
         .into_iter()
         .flat_map(|kind| {
-            ctx.index(kind)
+            ctx.output_index(kind)
                 .owned_by(namespace, uid)
                 .into_iter()
                 .map(move |n| (kind, n))

@@ -74,7 +74,7 @@ async fn over_budget_refreshes_are_deferred_and_never_starve_first_syncs() {
     let started = std::time::Instant::now();
     for i in 0..N {
         let name = format!("b{i}");
-        w.kv.set_secret(VAULT, &name, SecretSpec::new(&format!("v{i}")))
+        w.kv.set_secret(VAULT, &name, SecretSpec::new(format!("v{i}")))
             .expect("seed");
         w.create_akvs(
             &name,
