@@ -329,7 +329,7 @@ type Shared = Result<VaultObject, Arc<Error>>;
 #[derive(Debug, Default)]
 struct Entry {
     /// The value, while younger than the TTL.
-    cached: Option<VaultObject>,
+    cached: Option<Arc<VaultObject>>,
     /// When the last successful read finished; `None` for a key never read successfully.
     fetched: Option<Instant>,
     in_flight: Option<watch::Receiver<Option<Shared>>>,
@@ -544,7 +544,7 @@ impl PlaneState {
         let entry = entries.map.entry(key.clone()).or_default();
         entry.expire(now, &self.cfg);
         if let Some(obj) = &entry.cached {
-            return Role::Hit(obj.clone());
+            return Role::Hit(VaultObject::clone(obj));
         }
         if let Some(rx) = &entry.in_flight {
             return Role::Follow(rx.clone());
@@ -597,7 +597,7 @@ impl PlaneState {
                     if let Ok(obj) = &result {
                         let mut entries = lock(&self.entries);
                         let entry = entries.map.entry(key.clone()).or_default();
-                        entry.cached = Some(obj.clone());
+                        entry.cached = Some(Arc::new(obj.clone()));
                         entry.fetched = Some(Instant::now());
                     }
                     return match result {

@@ -148,6 +148,33 @@ impl Context {
         })
     }
 
+    /// The status a reconcile starts from: the one this process last wrote while the watch
+    /// cache (`cached`) has not caught up with it, else `cached`. Once the cache holds what was
+    /// written, the remembered copy is dropped (memory is spent only on writes in flight).
+    pub fn status_base(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        cached: Option<&AzureKeyVaultSecretStatus>,
+    ) -> Option<AzureKeyVaultSecretStatus> {
+        self.with(|m| {
+            let t = m
+                .get_mut(&(namespace.to_owned(), name.to_owned()))
+                .filter(|t| t.uid == uid);
+            match t {
+                Some(t) if t.status.is_some() && t.status.as_deref() != cached => {
+                    t.status.as_deref().cloned()
+                }
+                Some(t) => {
+                    t.status = None;
+                    cached.cloned()
+                }
+                None => cached.cloned(),
+            }
+        })
+    }
+
     /// Remembers the status just written to `namespace/name` (`uid`).
     pub fn wrote_status(
         &self,

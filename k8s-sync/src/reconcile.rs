@@ -140,8 +140,7 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
     let outputs = render::outputs(&akvs.spec);
     // Our last write, when the watch cache has not caught up with it yet.
     let status = ctx
-        .written_status(&ns, &name, &uid)
-        .or_else(|| akvs.status.clone())
+        .status_base(&ns, &name, &uid, akvs.status.as_ref())
         .unwrap_or_default();
 
     // Outputs this AKVS wrote before under another name, or no longer asks for: the ones its
