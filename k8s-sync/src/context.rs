@@ -278,6 +278,71 @@ pub fn jittered(d: Duration, fraction: f64) -> Duration {
 mod tests {
     use super::*;
 
+    fn ctx_status(message: &str) -> AzureKeyVaultSecretStatus {
+        AzureKeyVaultSecretStatus {
+            secret_name: Some(message.to_owned()),
+            ..Default::default()
+        }
+    }
+
+    #[derive(Debug)]
+    struct NoVault;
+
+    impl KeyVaultProvider for NoVault {
+        fn vault(
+            &self,
+            url: &akv_client::VaultUrl,
+            _identity: &akv_client::IdentityRef,
+        ) -> akv_client::Result<Arc<dyn akv_client::KeyVault>> {
+            Err(akv_client::Error::InvalidConfig {
+                field: "vault",
+                reason: format!("no vault {url} in this test"),
+            })
+        }
+    }
+
+    /// A Context whose client points nowhere: for the bookkeeping only.
+    fn context() -> Context {
+        let config = kube::Config::new("https://127.0.0.1:9".parse().expect("url"));
+        let client = Client::try_from(config).expect("client");
+        Context::new(
+            client.clone(),
+            Arc::new(NoVault),
+            SyncConfig::default(),
+            SyncMetrics::default(),
+            EventPublisher::new(client, "c".into(), "i".into()),
+            Arc::new(OutputIndex::new()),
+            Arc::new(OutputIndex::new()),
+        )
+    }
+
+    #[tokio::test]
+    async fn written_status_is_used_until_the_cache_catches_up_then_forgotten() {
+        let ctx = context();
+        ctx.observe("ns", "a", "u1", Some(1));
+        let written = ctx_status("new");
+        ctx.wrote_status("ns", "a", "u1", &written);
+        let stale = ctx_status("old");
+        assert_eq!(
+            ctx.status_base("ns", "a", "u1", Some(&stale)),
+            Some(written.clone()),
+            "the cache is behind: our write wins"
+        );
+        assert_eq!(
+            ctx.status_base("ns", "a", "u1", None),
+            Some(written.clone())
+        );
+        assert_eq!(
+            ctx.status_base("ns", "a", "u1", Some(&written)),
+            Some(written.clone()),
+            "caught up"
+        );
+        assert_eq!(ctx.written_status("ns", "a", "u1"), None, "and forgotten");
+        // Another uid (recreated object) never sees it.
+        ctx.wrote_status("ns", "a", "u1", &written);
+        assert_eq!(ctx.status_base("ns", "a", "u2", Some(&stale)), Some(stale));
+    }
+
     #[test]
     fn jitter_stays_within_bounds() {
         let d = Duration::from_millis(1000);

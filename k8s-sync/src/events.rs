@@ -64,7 +64,6 @@ pub struct Event {
 
 #[derive(Debug)]
 struct Series {
-    namespace: String,
     name: String,
     count: i32,
     last: Instant,
@@ -148,6 +147,10 @@ impl EventPublisher {
     ) -> Result<(), kube::Error> {
         let now = Instant::now();
         let key = self.key(ev, regarding);
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
         let repeat = {
             let mut m = self.lock();
             if now >= m.next_sweep {
@@ -159,12 +162,12 @@ impl EventPublisher {
                 Some(s) if now.duration_since(s.last) < SERIES_WINDOW => {
                     s.count = s.count.saturating_add(1);
                     s.last = now;
-                    Some((s.namespace.clone(), s.name.clone(), s.count))
+                    Some((s.name.clone(), s.count))
                 }
                 _ => None,
             }
         };
-        if let Some((namespace, name, count)) = repeat {
+        if let Some((name, count)) = repeat {
             let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
             let patch = json!({"series": EventSeries {
                 count,
@@ -180,10 +183,6 @@ impl EventPublisher {
                 Err(e) => return Err(e),
             }
         }
-        let namespace = regarding
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_owned());
         let event = self.new_event(ev, regarding, &namespace);
         let name = event.metadata.name.clone().unwrap_or_default();
         Api::<K8sEvent>::namespaced(self.client.clone(), &namespace)
@@ -192,7 +191,6 @@ impl EventPublisher {
         self.lock().series.insert(
             key,
             Series {
-                namespace,
                 name,
                 count: 1,
                 last: now,

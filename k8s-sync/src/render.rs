@@ -450,7 +450,7 @@ pub fn version_hash(
 
 mod existing;
 
-pub use existing::{Applied, Digest, Existing, SmallMap};
+pub use existing::{Applied, Digest, Existing, Owner, SmallMap};
 
 #[cfg(test)]
 mod tests;

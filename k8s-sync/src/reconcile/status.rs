@@ -21,8 +21,10 @@ pub(super) struct Written {
     pub(super) hash: String,
 }
 
+/// Now, at the API server's precision for `Time` (whole seconds), so a status read back
+/// compares equal to the one written.
 fn now() -> Time {
-    Time(Timestamp::now())
+    Time(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now()))
 }
 
 /// The status after this round. Fields of outputs not handled successfully keep their last

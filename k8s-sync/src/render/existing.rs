@@ -166,6 +166,24 @@ impl Applied {
     }
 }
 
+/// One ownerReference, reduced to what ownership decisions read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// The owner's uid.
+    pub uid: String,
+    /// Whether the owner is an `AzureKeyVaultSecret`.
+    pub akvs: bool,
+}
+
+impl From<&OwnerReference> for Owner {
+    fn from(o: &OwnerReference) -> Self {
+        Self {
+            uid: o.uid.clone(),
+            akvs: o.kind == crate::crd::KIND,
+        }
+    }
+}
+
 /// An existing output object, reduced to what the controller compares.
 #[derive(Clone, Default, PartialEq)]
 pub struct Existing {
@@ -182,7 +200,7 @@ pub struct Existing {
     /// Annotations.
     pub annotations: SmallMap<String>,
     /// ownerReferences.
-    pub owners: Vec<OwnerReference>,
+    pub owners: Vec<Owner>,
     /// What each server-side-apply manager owns (from managedFields).
     pub applied: Vec<Applied>,
 }
@@ -206,8 +224,12 @@ fn small(m: Option<&std::collections::BTreeMap<String, String>>) -> SmallMap<Str
 
 impl Existing {
     fn from_meta(meta: &ObjectMeta) -> Self {
-        let mut owners = meta.owner_references.clone().unwrap_or_default();
-        owners.shrink_to_fit();
+        let owners = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .map(Owner::from)
+            .collect();
         Self {
             uid: meta.uid.clone(),
             resource_version: meta.resource_version.clone(),
@@ -280,7 +302,7 @@ impl Existing {
     pub fn other_owners(&self, uid: &str) -> Vec<String> {
         self.owners
             .iter()
-            .filter(|o| o.kind == crate::crd::KIND && o.uid != uid)
+            .filter(|o| o.akvs && o.uid != uid)
             .map(|o| o.uid.clone())
             .collect()
     }

@@ -216,7 +216,7 @@ fn classify_decides_per_ownership_type_and_content() {
         data: [("k".to_owned(), existing::digest(b"v"))].into(),
         labels: d.labels.clone().into_iter().collect(),
         annotations: d.annotations.clone().into_iter().collect(),
-        owners: vec![d.owner.clone()],
+        owners: vec![Owner::from(&d.owner)],
         applied: vec![applied(m, json!({"f:data": {"f:k": {}}}))],
         ..Default::default()
     };
