@@ -274,6 +274,42 @@ pub fn jittered(d: Duration, fraction: f64) -> Duration {
     d + d.mul_f64(fraction * unit)
 }
 
+/// A Key Vault provider with no vaults (tests).
+#[cfg(test)]
+#[derive(Debug)]
+struct NoVault;
+
+#[cfg(test)]
+impl KeyVaultProvider for NoVault {
+    fn vault(
+        &self,
+        url: &akv_client::VaultUrl,
+        _identity: &akv_client::IdentityRef,
+    ) -> akv_client::Result<Arc<dyn akv_client::KeyVault>> {
+        Err(akv_client::Error::InvalidConfig {
+            field: "vault",
+            reason: format!("no vault {url} in this test"),
+        })
+    }
+}
+
+/// A Context whose client points nowhere and which has no Key Vault: for the bookkeeping and
+/// policies only (needs a Tokio runtime).
+#[cfg(test)]
+pub(crate) fn test_context(cfg: SyncConfig) -> Context {
+    let config = kube::Config::new("https://127.0.0.1:9".parse().expect("url"));
+    let client = Client::try_from(config).expect("client");
+    Context::new(
+        client.clone(),
+        Arc::new(NoVault),
+        cfg,
+        SyncMetrics::default(),
+        EventPublisher::new(client, "c".into(), "i".into()),
+        Arc::new(OutputIndex::new()),
+        Arc::new(OutputIndex::new()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,40 +321,9 @@ mod tests {
         }
     }
 
-    #[derive(Debug)]
-    struct NoVault;
-
-    impl KeyVaultProvider for NoVault {
-        fn vault(
-            &self,
-            url: &akv_client::VaultUrl,
-            _identity: &akv_client::IdentityRef,
-        ) -> akv_client::Result<Arc<dyn akv_client::KeyVault>> {
-            Err(akv_client::Error::InvalidConfig {
-                field: "vault",
-                reason: format!("no vault {url} in this test"),
-            })
-        }
-    }
-
-    /// A Context whose client points nowhere: for the bookkeeping only.
-    fn context() -> Context {
-        let config = kube::Config::new("https://127.0.0.1:9".parse().expect("url"));
-        let client = Client::try_from(config).expect("client");
-        Context::new(
-            client.clone(),
-            Arc::new(NoVault),
-            SyncConfig::default(),
-            SyncMetrics::default(),
-            EventPublisher::new(client, "c".into(), "i".into()),
-            Arc::new(OutputIndex::new()),
-            Arc::new(OutputIndex::new()),
-        )
-    }
-
     #[tokio::test]
     async fn written_status_is_used_until_the_cache_catches_up_then_forgotten() {
-        let ctx = context();
+        let ctx = test_context(SyncConfig::default());
         ctx.observe("ns", "a", "u1", Some(1));
         let written = ctx_status("new");
         ctx.wrote_status("ns", "a", "u1", &written);

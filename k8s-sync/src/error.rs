@@ -321,6 +321,12 @@ impl Error {
         }
     }
 
+    /// Whether an output is held by someone else (a foreign object or another AKVS's key):
+    /// resolved by others, not by waiting for Key Vault.
+    pub fn is_ownership_conflict(&self) -> bool {
+        matches!(self, Self::ResourceExists { .. } | Self::KeyConflict { .. })
+    }
+
     /// When this is a Key Vault refresh the read budget deferred (not a failure): when to
     /// try again.
     pub fn deferred(&self) -> Option<Duration> {

@@ -86,16 +86,13 @@ pub async fn reconcile(akvs: Arc<AzureKeyVaultSecret>, ctx: Arc<Context>) -> Res
 }
 
 /// Retries a failed reconcile: at `Retry-After` when Key Vault sent one, with exponential
-/// backoff for retryable errors, and at the next resync for the others.
+/// backoff for retryable errors (for an output owned by someone else, at most until the next
+/// resync), and at the next resync for the others.
 pub fn error_policy(akvs: Arc<AzureKeyVaultSecret>, err: &Error, ctx: Arc<Context>) -> Action {
     let ns = akvs.namespace().unwrap_or_default();
     let name = akvs.name_any();
     let failures = ctx.failed(&ns, &name);
-    let delay = match err.retry_after() {
-        Some(d) => d,
-        None if err.is_retryable() => ctx.backoff(failures),
-        None => ctx.next_refresh(),
-    };
+    let delay = retry_delay(err, failures, &ctx);
     warn!(
         namespace = %ns,
         name = %name,
@@ -106,6 +103,18 @@ pub fn error_policy(akvs: Arc<AzureKeyVaultSecret>, err: &Error, ctx: Arc<Contex
         "sync failed"
     );
     Action::requeue(delay)
+}
+
+/// The delay before retrying after `failures` consecutive failures ending in `err`.
+fn retry_delay(err: &Error, failures: u32, ctx: &Context) -> std::time::Duration {
+    match err.retry_after() {
+        Some(d) => d,
+        // Retrying costs only an API read: no later than the next resync (as upstream), since
+        // the foreign object going away triggers nothing (it is not watched).
+        None if err.is_ownership_conflict() => ctx.backoff(failures).min(ctx.next_refresh()),
+        None if err.is_retryable() => ctx.backoff(failures),
+        None => ctx.next_refresh(),
+    }
 }
 
 async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Action> {
@@ -423,6 +432,42 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::SyncConfig;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn ownership_conflicts_are_retried_by_the_next_resync_whatever_the_backoff() {
+        let ctx = crate::context::test_context(SyncConfig {
+            azure_resync_period: Duration::from_secs(30),
+            error_backoff_base: Duration::from_secs(60),
+            error_backoff_max: Duration::from_secs(600),
+            ..SyncConfig::default()
+        });
+        let exists = Error::ResourceExists {
+            kind: "Secret",
+            namespace: "ns".into(),
+            name: "s".into(),
+        };
+        let conflict = Error::KeyConflict {
+            kind: "Secret",
+            namespace: "ns".into(),
+            name: "s".into(),
+            keys: vec!["k".into()],
+        };
+        let max_refresh = Duration::from_secs(33); // 30 s + 10 % jitter
+        for failures in [1, 5, 20] {
+            assert!(retry_delay(&exists, failures, &ctx) <= max_refresh);
+            assert!(retry_delay(&conflict, failures, &ctx) <= max_refresh);
+        }
+        // Other retryable errors keep their exponential backoff.
+        let lease = Error::LeaseTimeout {
+            operation: "renew",
+            namespace: "ns".into(),
+            name: "l".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(retry_delay(&lease, 3, &ctx) >= Duration::from_secs(240));
+    }
 
     #[test]
     fn error_messages_show_the_whole_cause_chain_once() {
