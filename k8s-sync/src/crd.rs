@@ -121,6 +121,41 @@ pub fn crd_yaml() -> Result<String> {
     ))
 }
 
+/// Creates `crd` (e.g. [`crd()`], or the checked-in file parsed) and waits until the API
+/// server reports it `Established`, at most `timeout`: what a test, the CLI's sandbox or an
+/// embedding operator does before starting the controller on a fresh cluster.
+///
+/// # Errors
+///
+/// [`Error::InstallCrd`] when the create is refused (e.g. it exists: delete it first, or use
+/// `kubectl apply`), [`Error::CrdNotEstablished`] when it is not established in time.
+pub async fn install(
+    client: &kube::Client,
+    crd: &CustomResourceDefinition,
+    timeout: std::time::Duration,
+) -> Result<()> {
+    use kube::api::{Api, PostParams};
+    use kube::runtime::wait::{await_condition, conditions};
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    crds.create(&PostParams::default(), crd)
+        .await
+        .map_err(|source| Error::InstallCrd {
+            name: name.clone(),
+            source,
+        })?;
+    // Boxed: the watch behind it is large, and callers hold this future across awaits.
+    let established = Box::pin(await_condition(
+        crds,
+        &name,
+        conditions::is_crd_established(),
+    ));
+    match tokio::time::timeout(timeout, established).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(Error::CrdNotEstablished { name, timeout }),
+    }
+}
+
 /// Removes what the derive adds and upstream's schema lacks: `nullable` and `null` enum members
 /// (kube and schemars mark every `Option` so), `default` (schemars emits serde defaults; upstream
 /// declares none) and `title`.

@@ -84,6 +84,23 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Creating the CRD was refused.
+    #[error("cannot create CustomResourceDefinition {name}")]
+    InstallCrd {
+        /// The CRD's name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The CRD was created but not `Established` in time.
+    #[error("CustomResourceDefinition {name} was not established within {timeout:?}")]
+    CrdNotEstablished {
+        /// The CRD's name.
+        name: String,
+        /// How long we waited.
+        timeout: Duration,
+    },
     /// The Key Vault read plane could not be built.
     #[error("cannot build the Key Vault read plane")]
     ReadPlane {
@@ -254,6 +271,8 @@ impl Error {
             Self::ReleaseLease { .. } => "release_lease",
             Self::LeaseTimeout { .. } => "lease_timeout",
             Self::CrdNotInstalled { .. } => "crd_not_installed",
+            Self::InstallCrd { .. } => "install_crd",
+            Self::CrdNotEstablished { .. } => "crd_not_established",
             Self::ReadPlane { .. } => "read_plane",
             Self::OpenVault { .. } => "open_vault",
             Self::FetchObject { .. } => "fetch_object",
@@ -276,13 +295,14 @@ impl Error {
             | Self::SerializeCrd { .. }
             | Self::InvalidConfig { .. }
             | Self::CrdNotInstalled { .. }
+            | Self::InstallCrd { .. }
             | Self::ReadPlane { .. }
             | Self::OpenVault { .. }
             | Self::Render { .. }
             | Self::SharedSecretType { .. } => false,
             // The other owner or the foreign object may go away.
             Self::ResourceExists { .. } | Self::KeyConflict { .. } => true,
-            Self::LeaseTimeout { .. } => true,
+            Self::LeaseTimeout { .. } | Self::CrdNotEstablished { .. } => true,
             Self::FetchObject { source, .. } => source.is_retryable(),
             Self::GetLease { source, .. }
             | Self::AcquireLease { source, .. }

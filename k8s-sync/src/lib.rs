@@ -34,9 +34,7 @@
 //! read it back at the storage version, as the controller will:
 //!
 //! ```
-//! use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 //! use kube::api::{Api, PostParams};
-//! use kube::runtime::wait::{await_condition, conditions};
 //! use k8s_sync::crd::{v1, v2beta1, ObjectType};
 //!
 //! # #[tokio::main]
@@ -47,9 +45,7 @@
 //! let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
 //! let client = kube::Client::try_from(config)?;
 //!
-//! let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-//! crds.create(&PostParams::default(), &k8s_sync::crd()?).await?;
-//! await_condition(crds, k8s_sync::crd::CRD_NAME, conditions::is_crd_established()).await?;
+//! k8s_sync::crd::install(&client, &k8s_sync::crd()?, std::time::Duration::from_secs(10)).await?;
 //!
 //! let manifest = "
 //! apiVersion: spv.no/v1

@@ -14,9 +14,7 @@ use akv_auth::{AuthMode, AuthOptions, Credentials, Env, HttpOptions};
 use akv_client::KeyVaultProvider;
 use akv_client::azure::{AzureKeyVaults, AzureOptions};
 use anyhow::{Context as _, bail};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::api::Api;
 use testkit::apiserver::{ApiServerFake, ApiServerOptions};
 use testkit::certs::TestCa;
 use testkit::clock::Clock;
@@ -278,21 +276,7 @@ impl Cluster {
     ///
     /// The API server refuses it, or it is not established within [`DEADLINE`].
     pub async fn install_crd(&self) -> anyhow::Result<()> {
-        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        crds.create(&PostParams::default(), &k8s_sync::crd()?)
-            .await
-            .context("creating the AzureKeyVaultSecret CRD")?;
-        tokio::time::timeout(
-            DEADLINE,
-            await_condition(
-                crds,
-                k8s_sync::crd::CRD_NAME,
-                conditions::is_crd_established(),
-            ),
-        )
-        .await
-        .context("the CRD was not established in time")?
-        .context("watching the CRD")?;
+        k8s_sync::crd::install(&self.client, &k8s_sync::crd()?, DEADLINE).await?;
         Ok(())
     }
 

@@ -6,9 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::api::Api;
 use testkit::apiserver::ApiServerFake;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -82,17 +80,13 @@ async fn serves_probes_and_metrics_leads_and_stops_on_sigterm() {
         .expect("config"),
     )
     .expect("client");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &k8s_sync::crd().expect("crd"))
-        .await
-        .expect("install CRD");
-    await_condition(
-        crds,
-        k8s_sync::crd::CRD_NAME,
-        conditions::is_crd_established(),
+    k8s_sync::crd::install(
+        &client,
+        &k8s_sync::crd().expect("crd"),
+        std::time::Duration::from_secs(30),
     )
     .await
-    .expect("CRD established");
+    .expect("CRD installed and established");
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, api.kubeconfig_yaml()).expect("write kubeconfig");

@@ -3,10 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, ApiResource, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::api::ApiResource;
 use serde_json::Value;
 use testkit::apiserver::{ApiServerFake, ApiServerOptions};
 
@@ -27,21 +25,13 @@ pub async fn cluster() -> (ApiServerFake, Client) {
 /// [`cluster`] with `k8s_sync::crd()` installed and Established.
 pub async fn cluster_with_crd() -> (ApiServerFake, Client) {
     let (api, client) = cluster().await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &k8s_sync::crd().expect("crd"))
-        .await
-        .expect("create CRD");
-    tokio::time::timeout(
+    k8s_sync::crd::install(
+        &client,
+        &k8s_sync::crd().expect("crd"),
         std::time::Duration::from_secs(10),
-        await_condition(
-            crds,
-            k8s_sync::crd::CRD_NAME,
-            conditions::is_crd_established(),
-        ),
     )
     .await
-    .expect("CRD established in time")
-    .expect("watch CRD");
+    .expect("CRD installed and established");
     (api, client)
 }
 

@@ -14,12 +14,11 @@ use std::sync::Arc;
 use akv_auth::{AuthMode, AuthOptions, Credentials, Env, HttpOptions};
 use akv_client::azure::{AzureKeyVaults, AzureOptions};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_sync::crd::v2beta1::AzureKeyVaultSecret;
 use k8s_sync::preview::comparable;
 use k8s_sync::{SyncConfig, SyncDeps, SyncMetrics};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::await_condition;
 use serde_json::Value;
 use testkit::apiserver::{ApiServerFake, ApiServerOptions};
 use testkit::certs::TestCa;
@@ -94,21 +93,9 @@ impl World {
         .await
         .expect("kube config");
         let client = kube::Client::try_from(config).expect("client");
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        crds.create(&PostParams::default(), &k8s_sync::crd().expect("CRD"))
+        k8s_sync::crd::install(&client, &k8s_sync::crd().expect("CRD"), DEADLINE)
             .await
-            .expect("install CRD");
-        tokio::time::timeout(
-            DEADLINE,
-            await_condition(
-                crds,
-                k8s_sync::crd::CRD_NAME,
-                conditions::is_crd_established(),
-            ),
-        )
-        .await
-        .expect("CRD in time")
-        .expect("watch CRD");
+            .expect("CRD installed and established");
 
         let mut world = World {
             _api: api,

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_sync::crd::v2beta1::AzureKeyVaultSecret;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::await_condition;
 use kube::{Client, Resource as _};
 use serde_json::Value;
 use testkit::apiserver::{ApiServerFake, ApiServerOptions};
@@ -164,21 +164,9 @@ impl Env {
         let client = Client::try_from(config).expect("kube client");
 
         let crd: CustomResourceDefinition = serde_saphyr::from_str(CRD_YAML).expect("CRD YAML");
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        crds.create(&PostParams::default(), &crd)
+        k8s_sync::crd::install(&client, &crd, DEADLINE)
             .await
-            .expect("install CRD");
-        tokio::time::timeout(
-            DEADLINE,
-            await_condition(
-                crds,
-                k8s_sync::crd::CRD_NAME,
-                conditions::is_crd_established(),
-            ),
-        )
-        .await
-        .expect("CRD established in time")
-        .expect("watch CRD");
+            .expect("CRD installed and established");
 
         Env {
             api,
