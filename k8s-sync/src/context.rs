@@ -1,4 +1,4 @@
-//! What every reconcile shares: clients, the Key Vault read plane, the stores of managed
+//! What every reconcile shares: clients, the Key Vault read plane, the indexes of managed
 //! Secrets and ConfigMaps, the Event publisher, metrics, and per-object bookkeeping (the
 //! generation last seen, for upstream's `add`/`update` counters; consecutive failures, for
 //! backoff; and what this process last wrote to the object — its status and finalizer — so

@@ -25,7 +25,7 @@
 //! * [`reconcile`] (+ [`error_policy`]): one sync of one AKVS (outputs, status, Events,
 //!   finalizer), with [`context::Context`] shared by all reconciles.
 //! * [`controller`]: [`run`]`(`[`SyncDeps`]`, `[`SyncConfig`]`, shutdown)`, the embeddable
-//!   entry point (kube-runtime `Controller`, label-selected stores of outputs, read plane,
+//!   entry point (kube-runtime `Controller`, label-selected indexes of outputs, read plane,
 //!   optional leader election), and [`metrics`] ([`SyncMetrics`], upstream's counter names).
 //!
 //! # Example

@@ -42,7 +42,7 @@ use crate::preview::{ReadFailure, ReadOptions, RenderedOutput, read_outputs};
 use crate::render::{self, Desired, OutputKind, Plan, classify, field_manager};
 
 use finalizer::{has_finalizer, patch_finalizers};
-use outputs::{apply, delete_output, existing, owned_in_stores, release, release_all};
+use outputs::{apply, delete_output, existing, owned_in_indexes, release, release_all};
 use status::{Written, changed_condition, next_status, write_status};
 
 /// Event reason: outputs written (upstream).
@@ -153,7 +153,7 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
         .unwrap_or_default();
 
     // Outputs this AKVS wrote before under another name, or no longer asks for: the ones its
-    // status names and, after a spec change (the status may lag), every one in the stores
+    // status names and, after a spec change (the status may lag), every one in the indexes
     // that carries its ownerReference.
     let mut previous: Vec<(OutputKind, String)> = [
         (OutputKind::Secret, status.secret_name.clone()),
@@ -163,7 +163,7 @@ async fn reconcile_inner(akvs: &AzureKeyVaultSecret, ctx: &Context) -> Result<Ac
     .filter_map(|(k, n)| n.filter(|n| !n.is_empty()).map(|n| (k, n)))
     .collect();
     if seen == Seen::SpecChanged {
-        previous.extend(owned_in_stores(ctx, &ns, &uid));
+        previous.extend(owned_in_indexes(ctx, &ns, &uid));
     }
     previous.sort();
     previous.dedup();

@@ -8,7 +8,7 @@
 //!                                              ▼
 //! Output + Values + Existing ──propagated()──▶ Desired ──apply_body()──▶ SSA body
 //!                                                 │
-//!                        Existing (store / GET) ──┴──▶ classify(): Foreign | Conflict |
+//!                        Existing (index / GET) ──┴──▶ classify(): Foreign | Conflict |
 //!                                                      TypeChanged | UpToDate | Apply
 //! ```
 //!

@@ -163,7 +163,7 @@ pub(super) async fn release(
     }
 }
 
-/// Releases every output this AKVS owns: those in the stores with its ownerReference, and
+/// Releases every output this AKVS owns: those in the indexes with its ownerReference, and
 /// the ones its status names.
 pub(super) async fn release_all(
     akvs: &AzureKeyVaultSecret,
@@ -172,7 +172,7 @@ pub(super) async fn release_all(
     manager: &str,
 ) -> Result<()> {
     let ns = akvs.namespace().unwrap_or_default();
-    let mut targets = owned_in_stores(ctx, &ns, uid);
+    let mut targets = owned_in_indexes(ctx, &ns, uid);
     let status = akvs.status.clone().unwrap_or_default();
     for (kind, n) in [
         (OutputKind::Secret, status.secret_name),
@@ -194,7 +194,7 @@ pub(super) async fn release_all(
 }
 
 /// Outputs in the indexes of managed objects that carry an ownerReference to `uid`.
-pub(super) fn owned_in_stores(
+pub(super) fn owned_in_indexes(
     ctx: &Context,
     namespace: &str,
     uid: &str,
