@@ -213,11 +213,7 @@ pub async fn run(
         key_vault,
         metrics,
     } = deps;
-    let probe: Api<AzureKeyVaultSecret> = akvs_api(&client, &cfg);
-    probe
-        .list_metadata(&ListParams::default().limit(1))
-        .await
-        .map_err(|source| Error::CrdNotInstalled { source })?;
+    check_crd(&client, &cfg).await?;
     let key_vault: Arc<dyn KeyVaultProvider> = match &cfg.key_vault_read {
         Some(read) => Arc::new(
             ReadPlane::new(
@@ -284,6 +280,20 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// Checks that the API server serves `AzureKeyVaultSecret` where `cfg` watches (one list
+/// call, limit 1); [`run`] does it first. A host can call it before reporting itself ready.
+///
+/// # Errors
+///
+/// [`Error::CrdNotInstalled`], naming the file to apply.
+pub async fn check_crd(client: &Client, cfg: &SyncConfig) -> Result<()> {
+    akvs_api(client, cfg)
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+        .map(drop)
+        .map_err(|source| Error::CrdNotInstalled { source })
 }
 
 /// A `Send + Sync` future resolving when `stop` turns true or `leading` turns false.

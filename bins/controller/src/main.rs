@@ -52,7 +52,13 @@ async fn main() -> anyhow::Result<()> {
         vault_dns_suffix,
         ..args.into()
     };
-    readiness.set_ready(true);
+    // Ready once the API server serves the CRD (run checks again and fails without it).
+    if k8s_sync::controller::check_crd(&deps.client, &cfg)
+        .await
+        .is_ok()
+    {
+        readiness.set_ready(true);
+    }
     let result = k8s_sync::run(deps, cfg, shutdown.signalled()).await;
     readiness.set_ready(false);
     shutdown.trigger(); // the controller may stop on its own: stop the admin server too
