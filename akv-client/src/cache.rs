@@ -157,11 +157,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Share of a budget that refreshes leave to first reads while first reads are being made
+/// (see [`Budget::try_refresh`]).
+pub const FIRST_READ_RESERVE: f64 = 0.1;
+
 /// A token bucket with two queues.
 #[derive(Debug)]
 pub struct Budget {
     capacity: f64,
     per_second: f64,
+    /// How long after a first read its reserve holds (a tenth of the window).
+    first_read_window: Duration,
     state: Mutex<BudgetState>,
     queued: watch::Sender<(usize, usize)>,
     metrics: Option<ClientMetrics>,
@@ -175,6 +181,8 @@ struct BudgetState {
     refresh: VecDeque<oneshot::Sender<()>>,
     /// The last slot handed to a deferred refresh (see [`Budget::try_refresh`]).
     deferred_until: Instant,
+    /// When a first read last asked for a token.
+    last_first: Option<Instant>,
 }
 
 impl BudgetState {
@@ -206,12 +214,14 @@ impl Budget {
         Self {
             capacity,
             per_second,
+            first_read_window: cfg.window / 10,
             state: Mutex::new(BudgetState {
                 tokens: capacity,
                 last: Instant::now(),
                 first: VecDeque::new(),
                 refresh: VecDeque::new(),
                 deferred_until: Instant::now(),
+                last_first: None,
             }),
             queued: watch::channel((0, 0)).0,
             metrics,
@@ -243,6 +253,9 @@ impl Budget {
         let mut rx = {
             let mut s = lock(&self.state);
             s.refill(self.capacity, self.per_second);
+            if priority == Priority::First {
+                s.last_first = Some(Instant::now());
+            }
             let may_pass =
                 s.first.is_empty() && (priority == Priority::First || s.refresh.is_empty());
             if may_pass && s.tokens >= 1.0 {
@@ -282,6 +295,11 @@ impl Budget {
     /// Takes a token for a refresh if one is free and no first read is waiting; otherwise
     /// returns how long to wait before trying again, without queueing.
     ///
+    /// While first reads are being made (one asked for a token within the last tenth of the
+    /// window), refreshes also leave [`FIRST_READ_RESERVE`] of the bucket to them: first reads
+    /// of a caller that is busy between reads (e.g. writing what it read) never find the
+    /// bucket drained by refreshes.
+    ///
     /// Each refusal gets the next free slot at the budget's rate, after the tokens owed to
     /// waiting first reads and earlier refusals, so refusals spread out instead of coming back
     /// together. The wait is capped at `max_wait`.
@@ -292,16 +310,22 @@ impl Budget {
     pub fn try_refresh(&self, max_wait: Duration) -> std::result::Result<(), Duration> {
         let mut s = lock(&self.state);
         s.refill(self.capacity, self.per_second);
-        if s.first.is_empty() && s.refresh.is_empty() && s.tokens >= 1.0 {
+        let now = Instant::now();
+        let reserve = match s.last_first {
+            Some(t) if now.duration_since(t) < self.first_read_window => {
+                (self.capacity * FIRST_READ_RESERVE).floor()
+            }
+            _ => 0.0,
+        };
+        if s.first.is_empty() && s.refresh.is_empty() && s.tokens >= 1.0 + reserve {
             s.tokens -= 1.0;
             drop(s);
             self.admitted(false);
             return Ok(());
         }
-        let now = Instant::now();
         let step = Duration::from_secs_f64(1.0 / self.per_second);
-        // Tokens already owed: the first reads waiting and the deficit of the bucket.
-        let owed = (s.first.len() + s.refresh.len()) as f64 + (1.0 - s.tokens).max(0.0);
+        // Tokens already owed: the first reads waiting, the reserve and the bucket's deficit.
+        let owed = (s.first.len() + s.refresh.len()) as f64 + (1.0 + reserve - s.tokens).max(0.0);
         let earliest = now + Duration::from_secs_f64(owed / self.per_second);
         let slot = (s.deferred_until + step).max(earliest);
         let wait = slot.saturating_duration_since(now).min(max_wait);

@@ -255,3 +255,34 @@ async fn with_defer_a_refresh_over_budget_fails_at_once_and_a_first_read_still_w
     assert_eq!(start.elapsed(), Duration::from_secs(5));
     assert_eq!(*lock(&provider.0.reads), ["sa", "sa", "sb", "sc"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn while_first_reads_are_made_refreshes_leave_them_a_reserve() {
+    // 10 tokens per 100 s: a reserve of 1 token, held for 10 s after a first read.
+    let budget = Budget::new(
+        BudgetConfig {
+            requests: 10,
+            window: Duration::from_secs(100),
+        },
+        None,
+    );
+    let cap = Duration::from_secs(600);
+    assert_eq!(
+        budget.try_refresh(cap),
+        Ok(()),
+        "no first reads: no reserve"
+    );
+    for _ in 0..7 {
+        budget.acquire(Priority::First).await;
+    }
+    // Two tokens left, one of them reserved for first reads.
+    assert_eq!(budget.try_refresh(cap), Ok(()));
+    assert!(
+        budget.try_refresh(cap).is_err(),
+        "the last token is reserved"
+    );
+    budget.acquire(Priority::First).await; // the reserve serves a first read at once
+    // Ten seconds without first reads: the reserve is released (and one token has refilled).
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert_eq!(budget.try_refresh(cap), Ok(()));
+}
