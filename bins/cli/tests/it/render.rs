@@ -402,20 +402,20 @@ async fn render_prints_what_the_controller_writes_for_the_upstream_scenarios() {
 
 #[test]
 fn render_masks_values_unless_asked() {
-    let masked = run({
+    let render_two = |flags: &[&str]| {
         let mut c = akv2k8s();
-        c.args(["render", "--vault-fixture"])
-            .arg(repo(FIXTURE))
-            .arg("-f")
-            .arg(repo(&format!(
-                "{SCENARIOS}/integration-tests_akvs-configmap-sync.yaml"
-            )))
-            .arg("-f")
-            .arg(repo(&format!(
-                "{SCENARIOS}/integration-tests_akvs-secret-sync.yaml"
+        c.arg("render")
+            .args(flags)
+            .arg("--vault-fixture")
+            .arg(repo(FIXTURE));
+        for scenario in ["configmap-sync", "secret-sync"] {
+            c.arg("-f").arg(repo(&format!(
+                "{SCENARIOS}/integration-tests_akvs-{scenario}.yaml"
             )));
-        c
-    });
+        }
+        run(c)
+    };
+    let masked = render_two(&[]);
     let (stdout, stderr) = text(&masked);
     assert!(masked.status.success(), "{stdout}\n{stderr}");
     // The value, and its base64 form in the Secret.
@@ -431,20 +431,7 @@ fn render_masks_values_unless_asked() {
         "{stdout}"
     );
 
-    let shown = run({
-        let mut c = akv2k8s();
-        c.args(["render", "--show-values", "--vault-fixture"])
-            .arg(repo(FIXTURE))
-            .arg("-f")
-            .arg(repo(&format!(
-                "{SCENARIOS}/integration-tests_akvs-configmap-sync.yaml"
-            )))
-            .arg("-f")
-            .arg(repo(&format!(
-                "{SCENARIOS}/integration-tests_akvs-secret-sync.yaml"
-            )));
-        c
-    });
+    let shown = render_two(&["--show-values"]);
     let (stdout, stderr) = text(&shown);
     assert!(shown.status.success(), "{stdout}\n{stderr}");
     assert!(
