@@ -283,6 +283,26 @@ impl AzureVault {
         }
     }
 
+    /// Every item of a paged listing, behind the client's first-request gate.
+    async fn list_all<C, T, S>(
+        &self,
+        sdk: &SdkClient<C>,
+        kind: ObjectKind,
+        pager: impl Fn() -> azure_core::Result<S>,
+    ) -> Result<Vec<T>>
+    where
+        S: futures::TryStream<Ok = T, Error = azure_core::Error>,
+    {
+        sdk.primed(|| async {
+            pager()
+                .map_err(|e| self.list_error(kind, e))?
+                .try_collect()
+                .await
+                .map_err(|e| self.list_error(kind, e))
+        })
+        .await
+    }
+
     fn list_error(&self, kind: ObjectKind, source: azure_core::Error) -> Error {
         let (status, _, _) = http_details(&source);
         Error::ListObjects {
@@ -444,82 +464,50 @@ impl KeyVault for AzureVault {
                 .unwrap_or_default()
                 .to_owned()
         };
-        match kind {
+        let meta = |id: Option<&str>, enabled, updated, content_type| ObjectMeta {
+            kind,
+            name: name_of(id),
+            version: None,
+            enabled,
+            updated: to_system_time(updated),
+            content_type,
+        };
+        Ok(match kind {
             ObjectKind::Secret => {
                 let client = self.secrets()?;
-                let items: Vec<_> = self
-                    .secrets
-                    .primed(|| async {
-                        client
-                            .list_secret_properties(None)
-                            .map_err(|e| self.list_error(kind, e))?
-                            .try_collect()
-                            .await
-                            .map_err(|e| self.list_error(kind, e))
-                    })
-                    .await?;
-                Ok(items
+                self.list_all(&self.secrets, kind, || client.list_secret_properties(None))
+                    .await?
                     .into_iter()
-                    .map(|p| ObjectMeta {
-                        kind,
-                        name: name_of(p.id.as_deref()),
-                        version: None,
-                        enabled: p.attributes.as_ref().and_then(|a| a.enabled),
-                        updated: to_system_time(p.attributes.and_then(|a| a.updated)),
-                        content_type: p.content_type,
+                    .map(|p| {
+                        let a = p.attributes.unwrap_or_default();
+                        meta(p.id.as_deref(), a.enabled, a.updated, p.content_type)
                     })
-                    .collect())
+                    .collect()
             }
             ObjectKind::Certificate => {
                 let client = self.certificates()?;
-                let items: Vec<_> = self
-                    .certificates
-                    .primed(|| async {
-                        client
-                            .list_certificate_properties(None)
-                            .map_err(|e| self.list_error(kind, e))?
-                            .try_collect()
-                            .await
-                            .map_err(|e| self.list_error(kind, e))
-                    })
-                    .await?;
-                Ok(items
-                    .into_iter()
-                    .map(|p| ObjectMeta {
-                        kind,
-                        name: name_of(p.id.as_deref()),
-                        version: None,
-                        enabled: p.attributes.as_ref().and_then(|a| a.enabled),
-                        updated: to_system_time(p.attributes.and_then(|a| a.updated)),
-                        content_type: None,
-                    })
-                    .collect())
+                self.list_all(&self.certificates, kind, || {
+                    client.list_certificate_properties(None)
+                })
+                .await?
+                .into_iter()
+                .map(|p| {
+                    let a = p.attributes.unwrap_or_default();
+                    meta(p.id.as_deref(), a.enabled, a.updated, None)
+                })
+                .collect()
             }
             ObjectKind::Key => {
                 let client = self.keys()?;
-                let items: Vec<_> = self
-                    .keys
-                    .primed(|| async {
-                        client
-                            .list_key_properties(None)
-                            .map_err(|e| self.list_error(kind, e))?
-                            .try_collect()
-                            .await
-                            .map_err(|e| self.list_error(kind, e))
-                    })
-                    .await?;
-                Ok(items
+                self.list_all(&self.keys, kind, || client.list_key_properties(None))
+                    .await?
                     .into_iter()
-                    .map(|p| ObjectMeta {
-                        kind,
-                        name: name_of(p.kid.as_deref()),
-                        version: None,
-                        enabled: p.attributes.as_ref().and_then(|a| a.enabled),
-                        updated: to_system_time(p.attributes.and_then(|a| a.updated)),
-                        content_type: None,
+                    .map(|p| {
+                        let a = p.attributes.unwrap_or_default();
+                        meta(p.kid.as_deref(), a.enabled, a.updated, None)
                     })
-                    .collect())
+                    .collect()
             }
-        }
+        })
     }
 }

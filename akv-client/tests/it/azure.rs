@@ -321,3 +321,72 @@ async fn a_malformed_extra_root_is_a_transport_error() {
     let source = std::error::Error::source(&e).expect("source").to_string();
     assert!(source.contains("extra_roots_pem"), "{source}");
 }
+
+#[tokio::test]
+async fn list_pages_through_every_kind_with_names_and_attributes() {
+    let w = World::start().await;
+    // More than one page (Key Vault pages at 25 or fewer).
+    for i in 0..30 {
+        let spec = SecretSpec::new(format!("v{i}"));
+        let spec = match i {
+            0 => spec.content_type("application/json"),
+            1 => spec.enabled(false),
+            _ => spec,
+        };
+        w.kv.set_secret(VAULT, &format!("s{i:02}"), spec)
+            .expect("seed");
+    }
+    let chain = CertChain::builder(KeyKind::Rsa2048).build().expect("chain");
+    w.kv.import_certificate(
+        VAULT,
+        "web",
+        CertificateSpec::from_chain(&chain, CertificateFormat::Pfx(PfxEncryption::Modern)),
+    )
+    .expect("import");
+    w.kv.create_key(VAULT, "signing", KeySpec::Rsa)
+        .expect("key");
+    let kv = w.vault();
+
+    let secrets = kv.list(&w.url(), ObjectKind::Secret).await.expect("list");
+    let names: Vec<&str> = secrets.iter().map(|m| m.name.as_str()).collect();
+    for i in 0..30 {
+        assert!(names.contains(&format!("s{i:02}").as_str()), "{names:?}");
+    }
+    let s0 = secrets.iter().find(|m| m.name == "s00").expect("s00");
+    assert_eq!(s0.kind, ObjectKind::Secret);
+    assert_eq!(s0.content_type.as_deref(), Some("application/json"));
+    assert_eq!(s0.enabled, Some(true));
+    assert!(s0.updated.is_some());
+    let s1 = secrets.iter().find(|m| m.name == "s01").expect("s01");
+    assert_eq!(s1.enabled, Some(false));
+
+    let certificates = kv
+        .list(&w.url(), ObjectKind::Certificate)
+        .await
+        .expect("list");
+    assert_eq!(
+        certificates
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>(),
+        ["web"]
+    );
+    assert_eq!(certificates[0].kind, ObjectKind::Certificate);
+    // A certificate's managed key and backing secret are listed too, as Key Vault does.
+    assert!(names.contains(&"web"), "{names:?}");
+    assert_eq!(secrets.len(), 31);
+    let keys = kv.list(&w.url(), ObjectKind::Key).await.expect("list");
+    assert_eq!(
+        keys.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        ["signing", "web"]
+    );
+    assert_eq!(keys[0].enabled, Some(true));
+
+    // Another vault through this reader is refused by name.
+    let other = akv_client::VaultUrl::from_name("other", "").expect("url");
+    let err = kv
+        .list(&other, ObjectKind::Secret)
+        .await
+        .expect_err("other vault");
+    assert!(err.to_string().contains("other"), "{err}");
+}
