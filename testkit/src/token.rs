@@ -214,6 +214,26 @@ impl TokenIssuer {
         self.mint(&self.claims_for(principal, cloud, audience, lifetime))
     }
 
+    /// The token Entra would issue `principal` for a Key Vault `scope`
+    /// (`https://vault.azure.net/.default` or a sovereign cloud's): the audience is the scope
+    /// without `/.default`, the issuer the cloud whose vault audience it is (the public cloud
+    /// for any other), valid from now for `lifetime`. Returns the token and its `exp` (Unix
+    /// seconds). What test stand-ins for a credential hand to the Azure SDK.
+    pub fn mint_for_vault_scope(
+        &self,
+        principal: &Principal,
+        scope: &str,
+        lifetime: Duration,
+    ) -> (AccessToken, u64) {
+        let audience = scope.trim_end_matches("/.default");
+        let cloud = Cloud::ALL
+            .into_iter()
+            .find(|c| c.vault_audience == audience)
+            .unwrap_or(Cloud::PUBLIC);
+        let claims = self.claims_for(principal, &cloud, audience, lifetime);
+        (self.mint(&claims), claims.exp)
+    }
+
     /// Signs `claims` as an RS256 JWT.
     pub fn mint(&self, claims: &Claims) -> AccessToken {
         let header =
@@ -273,6 +293,22 @@ pub fn peek_claims(token: &str) -> Result<Claims, TokenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vault_scopes_pick_the_audience_and_the_cloud_of_their_vaults() {
+        let issuer = TokenIssuer::new(Clock::manual_at_unix(1_700_000_000)).expect("issuer");
+        let p = Principal::new("a");
+        let life = Duration::from_secs(60);
+        let (t, exp) = issuer.mint_for_vault_scope(&p, "https://vault.azure.cn/.default", life);
+        let claims = issuer.verify(t.as_str()).expect("valid");
+        assert_eq!(exp, 1_700_000_060);
+        assert_eq!(claims.aud, "https://vault.azure.cn");
+        assert_eq!(claims.iss, Cloud::CHINA.token_issuer(&p.tenant_id));
+        let (t, _) = issuer.mint_for_vault_scope(&p, "https://example.org/.default", life);
+        let claims = issuer.verify(t.as_str()).expect("valid");
+        assert_eq!(claims.aud, "https://example.org");
+        assert_eq!(claims.iss, Cloud::PUBLIC.token_issuer(&p.tenant_id));
+    }
 
     #[test]
     fn minted_tokens_verify_and_tampering_is_detected() {

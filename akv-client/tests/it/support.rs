@@ -8,7 +8,6 @@ use akv_client::azure::{AzureKeyVaults, AzureOptions};
 use akv_client::{IdentityRef, KeyVault, KeyVaultProvider, VaultUrl};
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use testkit::clock::Clock;
-use testkit::cloud::Cloud;
 use testkit::token::{Principal, TokenIssuer};
 use testkit::vault::{KeyVaultFake, KeyVaultOptions, Permissions, VaultSpec};
 
@@ -89,27 +88,12 @@ impl TokenCredential for EntraStandIn {
         scopes: &[&str],
         _options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        let audience = scopes
-            .first()
-            .copied()
-            .unwrap_or_default()
-            .trim_end_matches("/.default")
-            .to_owned();
-        let cloud = Cloud::ALL
-            .into_iter()
-            .find(|c| c.vault_audience == audience)
-            .unwrap_or(Cloud::PUBLIC);
-        let claims = self.issuer.claims_for(
-            &self.principal,
-            &cloud,
-            &audience,
-            Duration::from_secs(3600),
-        );
-        let expires = azure_core::time::OffsetDateTime::from_unix_timestamp(claims.exp as i64)
-            .expect("expiry");
-        Ok(AccessToken::new(
-            self.issuer.mint(&claims).as_str().to_owned(),
-            expires,
-        ))
+        let scope = scopes.first().copied().unwrap_or_default();
+        let (token, exp) =
+            self.issuer
+                .mint_for_vault_scope(&self.principal, scope, Duration::from_secs(3600));
+        let expires =
+            azure_core::time::OffsetDateTime::from_unix_timestamp(exp as i64).expect("expiry");
+        Ok(AccessToken::new(token.as_str().to_owned(), expires))
     }
 }
