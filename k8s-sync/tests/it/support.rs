@@ -1,7 +1,6 @@
 //! Shared test plumbing: a fake cluster with the CRD installed, the upstream fixtures, kubectl.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use kube::Client;
 use kube::api::ApiResource;
@@ -109,57 +108,28 @@ pub fn upstream_akvs() -> Vec<Doc> {
         .collect()
 }
 
-/// The real `kubectl`, with a kubeconfig for the fake.
+/// The real `kubectl`, with a kubeconfig for the fake in a directory of its own.
 pub struct Kubectl {
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+    kubectl: testkit::apiserver::Kubectl,
 }
 
 impl Kubectl {
     pub fn new(api: &ApiServerFake) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = api.write_kubeconfig(dir.path()).expect("kubeconfig");
-        Self { dir, kubeconfig }
+        let kubectl = testkit::apiserver::Kubectl::new(kubeconfig, dir.path());
+        Self { _dir: dir, kubectl }
     }
 
-    /// Runs kubectl off the runtime's threads (the server runs on them) and returns
-    /// (success, stdout, stderr).
+    /// Runs kubectl and returns (success, stdout, stderr).
     pub async fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-        let mut cmd = Command::new("kubectl");
-        cmd.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .current_dir(self.dir.path());
-        let input = stdin.map(str::to_owned);
-        tokio::task::spawn_blocking(move || {
-            cmd.stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-            let mut child = cmd
-                .spawn()
-                .expect("kubectl is installed on our build machines");
-            if let Some(text) = input {
-                use std::io::Write as _;
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(text.as_bytes())
-                    .expect("write stdin");
-            }
-            let out = child.wait_with_output().expect("kubectl output");
-            (
-                out.status.success(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-        .await
-        .expect("kubectl task")
+        let out = self
+            .kubectl
+            .run(args, stdin)
+            .await
+            .expect("kubectl is installed on our build machines");
+        (out.success, out.stdout, out.stderr)
     }
 
     /// Runs kubectl and returns stdout, failing the test when kubectl fails.

@@ -35,6 +35,7 @@
 mod controllers;
 mod fields;
 mod http;
+mod kubectl;
 mod openapi;
 pub mod patch;
 mod resources;
@@ -55,6 +56,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 pub use http::GIT_VERSION;
+pub use kubectl::{Kubectl, KubectlOutput};
 pub use resources::{Column, ResourceType, Version};
 pub use select::{FieldSelector, LabelSelector};
 pub use status::{ApiError, Cause};

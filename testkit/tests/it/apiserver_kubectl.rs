@@ -3,7 +3,7 @@
 //! (the fake reports v1.33), so this exercises kubectl 1.33.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -13,58 +13,29 @@ use crate::apiserver::cluster;
 
 struct Kubectl {
     _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+    kubectl: testkit::apiserver::Kubectl,
 }
 
 impl Kubectl {
     fn new(api: &ApiServerFake) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = api.write_kubeconfig(dir.path()).expect("kubeconfig");
-        Self {
-            _dir: dir,
-            kubeconfig,
-        }
+        let kubectl = testkit::apiserver::Kubectl::new(kubeconfig, dir.path());
+        Self { _dir: dir, kubectl }
     }
 
     fn dir(&self) -> &Path {
         self._dir.path()
     }
 
-    /// Runs kubectl off the runtime's threads (the server runs on them) and returns
-    /// (success, stdout, stderr).
+    /// Runs kubectl and returns (success, stdout, stderr).
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-        let mut cmd = Command::new("kubectl");
-        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
-        let input = stdin.map(str::to_owned);
-        tokio::task::spawn_blocking(move || {
-            cmd.stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-            let mut child = cmd
-                .spawn()
-                .expect("kubectl is installed on our build machines");
-            if let Some(text) = input {
-                use std::io::Write as _;
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(text.as_bytes())
-                    .expect("write stdin");
-            }
-            let out = child.wait_with_output().expect("kubectl output");
-            (
-                out.status.success(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-        .await
-        .expect("kubectl task")
+        let out = self
+            .kubectl
+            .run(args, stdin)
+            .await
+            .expect("kubectl is installed on our build machines");
+        (out.success, out.stdout, out.stderr)
     }
 
     async fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
@@ -342,7 +313,7 @@ async fn kubectl_get_watch_streams_changes() {
     let k = Kubectl::new(&api);
     let mut child = Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(&k.kubeconfig)
+        .arg(k.kubectl.kubeconfig())
         .args(["get", "configmaps", "-w", "-o", "name"])
         .current_dir(k.dir())
         .stdout(Stdio::piped())
